@@ -1,0 +1,4 @@
+export * from './errno'
+export * from './node'
+export * from './kernfs'
+export * from './view'
