@@ -1,0 +1,7 @@
+export * from './constants'
+export * from './writer'
+export * from './reader'
+export * from './ko'
+export * from './klp'
+export * from './kallsyms-file'
+export * from './kallsyms-index'
