@@ -1,0 +1,60 @@
+// One simulated machine: the kernel, its livepatch core, the built-in modules,
+// and entry points that act like the commands a user runs (insmod, rmmod).
+import { Kernel, KernelOptions } from './kernel/kernel'
+import { Livepatch } from './livepatch/livepatch'
+import { FsView } from './kobject/view'
+import type { ModuleImage } from './kernel/loader'
+import { findBuiltin } from './modules'
+import { imageOf } from './module-image'
+import type { Task } from './kernel/task'
+
+export type LivepatchMode = 'ftrace' | 'stop-machine'
+
+export interface SimulatorOptions extends KernelOptions {
+  mode?: LivepatchMode
+  /** Kernel ABI profile: 7.1 (default), 6.1, 5.10, 4.19. */
+  profile?: string
+}
+
+const INSMOD_ROUTE = ['entry_SYSCALL_64_after_hwframe', 'do_syscall_64', '__x64_sys_finit_module', 'idempotent_init_module', 'init_module_from_file', 'load_module']
+const RMMOD_ROUTE = ['entry_SYSCALL_64_after_hwframe', 'do_syscall_64', '__x64_sys_delete_module']
+
+export class Simulator {
+  readonly kernel: Kernel
+  readonly livepatch: Livepatch
+  /** The in-process, fs-like view of the mounted tree. */
+  readonly fs: FsView
+  readonly mode: LivepatchMode
+
+  constructor (opts: SimulatorOptions = {}) {
+    this.kernel = new Kernel(opts)
+    this.mode = opts.mode ?? 'ftrace'
+    this.livepatch = new Livepatch(this.kernel, { profile: opts.profile })
+    this.fs = new FsView(this.kernel.root)
+  }
+
+  /** The image of a built-in module by name or file name (livepatch-sample.ko). */
+  builtinImage (name: string): ModuleImage | undefined {
+    const b = findBuiltin(name)
+    return b ? imageOf(b.def, this.kernel.vermagic) : undefined
+  }
+
+  /** A user task that enters the kernel for one system call, then exits. */
+  private commandTask (comm: string): Task {
+    return this.kernel.sched.create({ comm, kthread: false, parent: this.kernel.caller })
+  }
+
+  /** finit_module(): 0 or -errno, after the module's init finished. */
+  async insmod (image: ModuleImage, args: readonly string[] = [], comm = 'insmod'): Promise<number> {
+    const task = this.commandTask(comm)
+    const r = await this.kernel.runSyscall(task, INSMOD_ROUTE, (ctx) => this.kernel.modules.load(image, args, ctx), true)
+    return r as number
+  }
+
+  /** delete_module(name, O_NONBLOCK): 0 or -errno. */
+  async rmmod (name: string, comm = 'rmmod'): Promise<number> {
+    const task = this.commandTask(comm)
+    const r = await this.kernel.runSyscall(task, RMMOD_ROUTE, (ctx) => this.kernel.modules.unload(name, ctx), true)
+    return r as number
+  }
+}
