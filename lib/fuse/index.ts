@@ -1,3 +1,3 @@
-export { mountTree, isMountPoint } from './mount'
+export { mountTree, isMountPoint, lazyUnmount } from './mount'
 export type { FuseMount, MountOptions } from './mount'
 export { loadFuse, fuseUnavailableReason, bundledLibfuse, FuseUnavailableError } from './libfuse'

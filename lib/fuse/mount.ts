@@ -583,7 +583,7 @@ function run (cmd: string, args: string[]): Promise<{ code: number, stderr: stri
  * mount point, which could be a dead FUSE mount or one served by the
  * calling process itself.
  */
-async function lazyUnmount (mountpoint: string): Promise<void> {
+export async function lazyUnmount (mountpoint: string): Promise<void> {
   const r = await run('umount', ['-l', '-c', mountpoint])
   if (r.code === 0) return
   // without CAP_SYS_ADMIN only a setuid fusermount can unmount (if installed)

@@ -1,0 +1,32 @@
+// The options every command that boots a simulated kernel accepts (mount, run),
+// and their translation into SimulatorOptions.
+import type { Argv } from 'yargs'
+import { RealClock, VirtualClock } from '../kernel/clock'
+import type { SimulatorOptions } from '../simulator'
+
+export interface BootArgs {
+  cpus: number
+  clock: string
+}
+
+export function bootOptions<T> (y: Argv<T>): Argv<T & BootArgs> {
+  return y
+    .option('cpus', { type: 'number', default: 4, describe: 'number of simulated CPUs' })
+    .option('clock', { type: 'string', default: 'real', describe: 'kernel time: real, virtual (moves only on `klpsim clock`), or scaled:N (N times faster)' }) as Argv<T & BootArgs>
+}
+
+/** One-line usage errors for boot options. */
+export class UsageError extends Error {}
+
+export function parseClock (spec: string): SimulatorOptions['clock'] {
+  if (spec === 'real') return new RealClock()
+  if (spec === 'virtual') return new VirtualClock()
+  const m = /^scaled:(\d+(?:\.\d+)?)$/.exec(spec)
+  if (m && Number(m[1]) > 0) return new RealClock(Number(m[1]))
+  throw new UsageError(`invalid --clock '${spec}' (use real, virtual or scaled:N)`)
+}
+
+export function simulatorOptions (args: BootArgs): SimulatorOptions {
+  if (!Number.isInteger(args.cpus) || args.cpus < 1 || args.cpus > 64) throw new UsageError(`invalid --cpus ${args.cpus} (1..64)`)
+  return { cpus: args.cpus, clock: parseClock(args.clock) }
+}
