@@ -111,8 +111,9 @@ export class Scheduler {
     for (const h of this.hooks.returnToUser) h(task)
   }
 
-  /** __schedule's hook for a task about to sleep. */
+  /** __schedule for a task about to sleep: the hook runs for TASK_FREEZABLE sleeps only (6.16+). */
   scheduleHook (task: Task): void {
+    if (!task.freezable) return
     for (const h of this.hooks.schedule) h(task)
   }
 

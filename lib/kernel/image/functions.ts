@@ -49,7 +49,7 @@ export const KERNEL_FUNCTIONS: Record<string, Fn> = {
   __schedule: (ctx): WakeReason | Promise<WakeReason> => {
     const task = ctx.task
     if (task.state === 'R') return 'wakeup'
-    if (task.freezable) ctx.kernel.sched.scheduleHook(task)
+    ctx.kernel.sched.scheduleHook(task)
     return task.sleepUntilWoken(task.state)
   },
   schedule_timeout: async (ctx, ms: number) => {
