@@ -13,6 +13,7 @@ import type { KlpObject, KlpPatch, KlpPatchDesc } from './types'
 import type { Ctx } from '../kernel/context'
 import type { ModuleInstance } from '../kernel/module'
 import { installKlpApi } from './api'
+import { ElfRelocations } from './elf-relocs'
 
 /** The pr_debug call sites of kernel/livepatch, as dynamic debug lists them. */
 class DebugSites {
@@ -71,6 +72,7 @@ export class Livepatch {
     this.transition = new Transition(this)
     this.shadow = new ShadowStore(this)
     this.core = new Core(this)
+    new ElfRelocations(this)
     installKlpApi(this)
   }
 
