@@ -86,7 +86,15 @@ export class Kernel {
     this.cmdline = opts.cmdline ?? `BOOT_IMAGE=/boot/vmlinuz-${this.release} root=/dev/vda1 ro console=ttyS0,115200 quiet`
     if (/live patched/.test(this.cmdline)) throw new Error('the kernel command line may not contain "live patched"')
 
-    const vmlinux = opts.symbols ? buildExternalVmlinux(opts.symbols) : buildDefaultVmlinux()
+    let internalsAdded: string[] = []
+    let vmlinux
+    if (opts.symbols) {
+      const ext = buildExternalVmlinux(opts.symbols)
+      vmlinux = ext.table
+      internalsAdded = ext.added
+    } else {
+      vmlinux = buildDefaultVmlinux()
+    }
     for (const s of vmlinux.syms) this.kallsyms.vmlinux.add(s)
     this.ftrace = new Ftrace(() => this.allFunctions())
     this.dispatch = new Dispatch(this.ftrace, (name) => this.kallsyms.lookupName(name), (ctx, sym, e) => this.reportOops(ctx, sym, e))
@@ -113,6 +121,10 @@ export class Kernel {
 
     this.workqueues = new Workqueues(this)
     this.bootMessages()
+    if (internalsAdded.length) {
+      this.printk.log(KERN_INFO, `klpsim: ${internalsAdded.length} functions the simulation runs are not in the symbol table; added as notrace: ${internalsAdded.join(' ')}`)
+    }
+    if (opts.symbols) this.loadResidentModules(opts.symbols)
     if (opts.bootTasks !== false) bootTasks(this)
     this.caller = this.sched.create({ comm: 'klpsim-caller', kthread: false, hidden: true })
     this.caller.origin = 'host'
@@ -129,6 +141,18 @@ export class Kernel {
     this.printk.log(KERN_INFO, `smp: Brought up 1 node, ${this.sched.ncpus} CPUs`)
     this.printk.log(KERN_INFO, 'dynamic_debug:dynamic_debug_init: initialized')
     this.printk.log(KERN_INFO, 'ftrace: allocating function tracing entries')
+  }
+
+  /** Modules whose symbols the real symbol table lists: loaded since boot, code not simulated. */
+  private loadResidentModules (symbols: readonly ExternalSymbol[]): void {
+    const byModule = new Map<string, ExternalSymbol[]>()
+    for (const s of symbols) {
+      if (!s.module) continue
+      const list = byModule.get(s.module)
+      if (list) list.push(s)
+      else byModule.set(s.module, [s])
+    }
+    for (const [name, syms] of byModule) this.modules.addResident(name, syms)
   }
 
   private createDebugfs (): void {

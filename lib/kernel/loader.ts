@@ -98,6 +98,33 @@ export class ModuleLoader {
     return sym
   }
 
+  /**
+   * A module that was loaded before the simulation started (its symbols come from a
+   * real kernel's symbol table): live, livepatchable, without simulated code.
+   */
+  addResident (name: string, symbols: ReadonlyArray<{ addr: bigint, type: string, name: string, size: number }>): ModuleInstance {
+    const symtab = new SymbolTable(name)
+    let lo = symbols[0]?.addr ?? this.nextBase
+    let hi = lo
+    for (const s of symbols) {
+      symtab.add(new Ksym(s.name, s.addr, s.size, s.type, name))
+      if (s.addr < lo) lo = s.addr
+      if (s.addr + BigInt(s.size) > hi) hi = s.addr + BigInt(s.size)
+    }
+    symtab.sortByAddress()
+    const def: ModuleDefinition = { name }
+    const mod = new ModuleInstance(this.kernel, def, symtab, lo, [['name', name]])
+    mod.coresize = Math.max(0x1000, Math.ceil(Number(hi - lo) / 0x1000) * 0x1000)
+    for (const s of symtab.syms) if (s.isText) mod.functions.set(s.name, s)
+    this.mods.set(name, mod)
+    for (const attach of this.hooks.instance) attach(mod)
+    this.kernel.kallsyms.addModule(symtab)
+    mod.sysfsDir = createModuleSysfs(this.kernel, mod)
+    mod.state = 'LIVE'
+    mod.klpAlive = true
+    return mod
+  }
+
   /** load_module + do_init_module, run by the calling task. Returns 0 or -errno. */
   async load (image: ModuleImage, args: readonly string[], ctx: Ctx): Promise<number> {
     const k = this.kernel

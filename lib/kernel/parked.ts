@@ -36,9 +36,13 @@ export function park (k: Kernel, task: Task, opts: ParkOptions): void {
   loop().catch(e => k.reportInternalError(`task ${task.comm}`, e))
 }
 
-/** Frames from function names (innermost first), each at its usual call offset, or name+0xOFF. */
-export function framesFromNames (k: Kernel, names: readonly string[]): Frame[] {
-  return names.map(spec => {
+/**
+ * Frames from function names (innermost first), each at its usual call offset, or
+ * name+0xOFF. With skipMissing, names the symbol table lacks are left out.
+ */
+export function framesFromNames (k: Kernel, names: readonly string[], skipMissing = false): Frame[] {
+  const known = skipMissing ? names.filter(n => k.kallsyms.lookupName(n.split('+')[0].trim())) : names
+  return known.map(spec => {
     const m = /^([^+]+)(?:\+(0x[0-9a-fA-F]+|\d+))?$/.exec(spec.trim())
     if (!m) throw new Error(`bad frame '${spec}' (use FUNC or FUNC+0xOFF)`)
     const sym = k.kallsyms.lookupName(m[1])

@@ -28,16 +28,36 @@ export function buildDefaultVmlinux (): SymbolTable {
   return table
 }
 
-/** vmlinux from a real kernel's symbol list: exactly those symbols, in address order. */
-export function buildExternalVmlinux (symbols: readonly ExternalSymbol[]): SymbolTable {
+/** Where functions the simulation runs but a real symbol table lacks are placed. */
+export const INTERNALS_BASE = 0xffffffffff000000n
+
+/** Functions the simulation itself calls by name (syscall entry, scheduling, seq_file, workqueues). */
+export const SIMULATION_INTERNALS = [...Object.keys(KERNEL_FUNCTIONS), 'klp_transition_work_fn', 'klp_free_patch_work_fn']
+
+/**
+ * vmlinux from a real kernel's symbol list: exactly those symbols, in address
+ * order. Functions the simulation needs that the list lacks are appended in a
+ * region of their own, marked notrace so they can never be patched.
+ */
+export function buildExternalVmlinux (symbols: readonly ExternalSymbol[]): { table: SymbolTable, added: string[] } {
   const table = new SymbolTable(null)
   for (const s of symbols) {
     if (s.module) continue
     table.add(new Ksym(s.name, s.addr, s.size, s.type, null))
   }
   table.sortByAddress()
+  const added: string[] = []
+  let addr = INTERNALS_BASE
+  for (const name of SIMULATION_INTERNALS) {
+    if (table.matches(name).length) continue
+    const sym = new Ksym(name, addr, 0x40, 't', null)
+    sym.notrace = true
+    table.add(sym)
+    added.push(name)
+    addr += 0x40n
+  }
   attachImplementations(table)
-  return table
+  return { table, added }
 }
 
 /** Gives the simulated functions their code, by name (unique names only). */
