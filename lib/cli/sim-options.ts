@@ -3,16 +3,19 @@
 import type { Argv } from 'yargs'
 import { RealClock, VirtualClock } from '../kernel/clock'
 import type { SimulatorOptions } from '../simulator'
+import { readKallsymsFile } from '../kernel/image/kallsyms-file'
 
 export interface BootArgs {
   cpus: number
   clock: string
+  kallsyms?: string
 }
 
 export function bootOptions<T> (y: Argv<T>): Argv<T & BootArgs> {
   return y
     .option('cpus', { type: 'number', default: 4, describe: 'number of simulated CPUs' })
-    .option('clock', { type: 'string', default: 'real', describe: 'kernel time: real, virtual (moves only on `klpsim clock`), or scaled:N (N times faster)' }) as Argv<T & BootArgs>
+    .option('clock', { type: 'string', default: 'real', describe: 'kernel time: real, virtual (moves only on `klpsim clock`), or scaled:N (N times faster)' })
+    .option('kallsyms', { type: 'string', describe: 'boot with the symbol table of a real kernel (a /proc/kallsyms dump or System.map)' }) as Argv<T & BootArgs>
 }
 
 /** One-line usage errors for boot options. */
@@ -28,5 +31,13 @@ export function parseClock (spec: string): SimulatorOptions['clock'] {
 
 export function simulatorOptions (args: BootArgs): SimulatorOptions {
   if (!Number.isInteger(args.cpus) || args.cpus < 1 || args.cpus > 64) throw new UsageError(`invalid --cpus ${args.cpus} (1..64)`)
-  return { cpus: args.cpus, clock: parseClock(args.clock) }
+  let symbols: SimulatorOptions['symbols']
+  if (args.kallsyms !== undefined) {
+    try {
+      symbols = readKallsymsFile(args.kallsyms)
+    } catch (e) {
+      throw new UsageError(`--kallsyms: ${(e as Error).message}`)
+    }
+  }
+  return { cpus: args.cpus, clock: parseClock(args.clock), symbols }
 }
