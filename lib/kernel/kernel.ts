@@ -24,6 +24,7 @@ import { bootTasks } from './boot-tasks'
 import { buildDefaultVmlinux, buildExternalVmlinux, ExternalSymbol } from './image/build'
 import type { Task } from './task'
 import { kstrtobool } from './kstrtox'
+import { ScriptedTasks } from './scripted'
 
 export type Arch = 'x86_64' | 'arm64'
 
@@ -59,6 +60,7 @@ export class Kernel {
   readonly workqueues: Workqueues
   readonly tracer: FunctionTracer
   readonly procfs: Procfs
+  readonly scripted: ScriptedTasks
 
   /** The mount root: sys/, proc/, dev/. */
   readonly root = new KDir('', 0o755)
@@ -120,6 +122,7 @@ export class Kernel {
     this.sysKernel.addAttr('osrelease', 0o444, { show: () => `${this.release}\n` })
 
     this.workqueues = new Workqueues(this)
+    this.scripted = new ScriptedTasks(this)
     this.bootMessages()
     if (internalsAdded.length) {
       this.printk.log(KERN_INFO, `klpsim: ${internalsAdded.length} functions the simulation runs are not in the symbol table; added as notrace: ${internalsAdded.join(' ')}`)

@@ -2,7 +2,7 @@
 // target state once its stack holds none of the functions being superseded;
 // the transition completes when all tasks (and idle tasks) have switched.
 import type { Ksym } from '../kernel/kallsyms'
-import type { Task } from '../kernel/task'
+import type { Frame, Task } from '../kernel/task'
 import type { Timer } from '../kernel/clock'
 import { createWork, WorkStruct } from '../kernel/workqueue'
 import type { Livepatch } from './livepatch'
@@ -30,6 +30,8 @@ export class Transition {
   attempts: TransitionAttempt[] = []
   private readonly work: WorkStruct
   private workTimer: Timer | null = null
+  /** When the delayed work runs next (µs of uptime), while it is pending. */
+  nextAttemptUs: number | null = null
   private workQueued = false
   /** Busy ranges of the current attempt: function → bytes from its start that count. */
   private busy = new Map<Ksym, { size: number, func: KlpFunc }>()
@@ -126,6 +128,24 @@ export class Transition {
     return hit ? { err: ERR_BUSY_FUNC, func: hit } : { err: 0 }
   }
 
+  /**
+   * Why a task has not switched yet, by the rules klp_try_switch_task applies: the
+   * innermost frame inside a superseded function, or the task being on a CPU or
+   * having an unreliable stack. For status views; changes nothing.
+   */
+  explain (task: Task): { reason: 'switched' | 'running' | 'unreliable' | 'sleeping' | 'none', frame?: Frame, func?: KlpFunc } {
+    if (!this.patch || task.patchState === this.target) return { reason: 'switched' }
+    if (task.onCpu) return { reason: 'running' }
+    if (task.unreliable || task.stack.length > MAX_STACK_ENTRIES) return { reason: 'unreliable' }
+    this.buildBusyRanges()
+    for (let i = task.stack.length - 1; i >= 0; i--) {
+      const f = task.stack[i]
+      const b = this.busy.get(f.sym)
+      if (b !== undefined && f.off < b.size) return { reason: 'sleeping', frame: f, func: b.func }
+    }
+    return { reason: 'none' }
+  }
+
   private funcOrder (func: KlpFunc): number {
     let i = 0
     for (const f of this.patch!.funcs()) { if (f === func) return i; i++ }
@@ -195,8 +215,10 @@ export class Transition {
     const nowMs = clock.nowUs() / 1000
     let due = Math.round((nowMs + 1000) / 1000) * 1000
     if (due <= nowMs) due = nowMs + 1000
+    this.nextAttemptUs = Math.round(due * 1000)
     this.workTimer = clock.setTimer(due - nowMs, () => {
       this.workTimer = null
+      this.nextAttemptUs = null
       this.workQueued = true
       this.lp.kernel.workqueues.queueWork(this.work)
     })
