@@ -1,7 +1,7 @@
 // klpsim check: a livepatch .ko preflighted against a target's symbol table.
 import test from 'ava'
 import { execFile } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildKo, KlpRef } from '../../lib/elf/ko'
@@ -29,6 +29,7 @@ const KALLSYMS = [
 ].join('\n') + '\n'
 
 const dir = mkdtempSync(join(tmpdir(), 'klpsim-check-'))
+test.after.always(() => rmSync(dir, { recursive: true, force: true }))
 const kallsyms = join(dir, 'kallsyms')
 writeFileSync(kallsyms, KALLSYMS)
 

@@ -1,7 +1,7 @@
 // Booting from a real kernel's symbol table (--kallsyms): exactly its symbols,
 // sizes from neighbouring addresses, duplicates resolved by sympos, modules resident.
 import test from 'ava'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Simulator } from '../../lib/simulator'
@@ -36,8 +36,12 @@ function fixture (): string {
   return lines.join('\n') + '\n'
 }
 
+const dirs: string[] = []
+test.after.always(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }) })
+
 function writeFixture (text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'klpsim-kallsyms-'))
+  dirs.push(dir)
   const path = join(dir, 'kallsyms')
   writeFileSync(path, text)
   return path
