@@ -2,6 +2,7 @@
 // and entry points that act like the commands a user runs (insmod, rmmod).
 import { Kernel, KernelOptions } from './kernel/kernel'
 import { Livepatch } from './livepatch/livepatch'
+import type { StopMachineOptions } from './livepatch/stopmachine/core'
 import { FsView } from './kobject/view'
 import type { ModuleImage } from './kernel/loader'
 import { findBuiltin } from './modules'
@@ -14,6 +15,8 @@ export interface SimulatorOptions extends KernelOptions {
   mode?: LivepatchMode
   /** Kernel ABI profile: 7.1 (default), 6.1, 5.10, 4.19. */
   profile?: string
+  /** stop-machine mode's kernel configuration (LIVEPATCH_STACK, RESTRICT_KPROBE, PREEMPTION). */
+  stopMachine?: StopMachineOptions
 }
 
 const INSMOD_ROUTE = ['entry_SYSCALL_64_after_hwframe', 'do_syscall_64', '__x64_sys_finit_module', 'idempotent_init_module', 'init_module_from_file', 'load_module']
@@ -29,7 +32,7 @@ export class Simulator {
   constructor (opts: SimulatorOptions = {}) {
     this.kernel = new Kernel(opts)
     this.mode = opts.mode ?? 'ftrace'
-    this.livepatch = new Livepatch(this.kernel, { profile: opts.profile })
+    this.livepatch = new Livepatch(this.kernel, { profile: opts.profile, mode: this.mode, stopMachine: opts.stopMachine })
     this.fs = new FsView(this.kernel.root)
   }
 

@@ -31,6 +31,8 @@ export interface LoaderHooks {
   going: Array<(mod: ModuleInstance) => void>
   /** delete_module's extra safety checks (stop_machine livepatch). */
   deleteCheck: Array<(mod: ModuleInstance) => number>
+  /** Right after the module's exit function, on the unloading task (stop_machine livepatch: klp_unregister_patch). */
+  exited: Array<(mod: ModuleInstance, ctx: Ctx) => void | Promise<void>>
   /** Subsystems attaching services to a new instance (ctx.module.klp, ...). */
   instance: Array<(mod: ModuleInstance) => void>
   /** The module notifier chain. */
@@ -44,7 +46,7 @@ const DEFAULT_FUNC_SIZE = 0x40
 
 export class ModuleLoader {
   private readonly mods = new Map<string, ModuleInstance>()
-  readonly hooks: LoaderHooks = { relocate: [], coming: [], going: [], deleteCheck: [], instance: [], notifier: [] }
+  readonly hooks: LoaderHooks = { relocate: [], coming: [], going: [], deleteCheck: [], exited: [], instance: [], notifier: [] }
   private nextBase = MODULE_AREA + 0xa00000n
   /** Fault injection: a module init that fails with a chosen errno. */
   initFault: ((name: string) => number | undefined) | undefined
@@ -305,6 +307,7 @@ export class ModuleLoader {
         if (!(e instanceof KernelOops)) this.kernel.reportInternalError(`exit of ${mod.name}`, e)
       }
     }
+    for (const exited of this.hooks.exited) await exited(mod, ctx)
     this.notify('GOING', mod)
     for (const going of this.hooks.going) going(mod)
     for (const dep of mod.uses) {

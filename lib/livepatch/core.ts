@@ -41,8 +41,11 @@ export class Core {
     const root = k.sysKernel.mkdir('livepatch')
     if (typeof root === 'number') throw new Error('/sys/kernel/livepatch exists')
     this.root = root
-    k.modules.hooks.coming.push((mod) => this.withCtx(k.caller.ctx, () => this.moduleComing(mod)))
-    k.modules.hooks.going.push((mod) => this.withCtx(k.caller.ctx, () => this.moduleGoing(mod)))
+    // without ftrace, klp_module_coming/going are no-ops
+    if (lp.mode === 'ftrace') {
+      k.modules.hooks.coming.push((mod) => this.withCtx(k.caller.ctx, () => this.moduleComing(mod)))
+      k.modules.hooks.going.push((mod) => this.withCtx(k.caller.ctx, () => this.moduleGoing(mod)))
+    }
     const workFn = k.kallsyms.lookupName('klp_transition_work_fn')
     if (workFn) workFn.impl = (ctx: Ctx) => this.withCtx(ctx, () => lp.transition.workFn())
     const freeFn = k.kallsyms.lookupName('klp_free_patch_work_fn')
@@ -143,7 +146,7 @@ export class Core {
   }
 
   /** klp_init_object_loaded (also used by the module-coming hook). */
-  initObjectLoaded (patch: KlpPatch, obj: KlpObject): number {
+  initObjectLoaded (patch: KlpPatch, obj: KlpObject, checkOldSize?: (func: KlpFunc) => number): number {
     if (obj.isModule) {
       const ret = this.lp.relocations?.applyObject(patch, obj) ?? 0
       if (ret) return ret
@@ -158,6 +161,9 @@ export class Core {
         return -ENOENT
       }
       func.oldSize = oldSize
+      // stop_machine mode: the old function must hold the jump
+      const sizeRet = checkOldSize?.(func)
+      if (sizeRet) return sizeRet
       if (func.nop) func.newFunc = func.oldFunc
       else if (!func.newFunc) func.newFunc = this.resolveNewFunc(patch, func)
       const newSize = func.newFunc ? this.sizeOf(func.newFunc) : undefined
@@ -310,6 +316,11 @@ export class Core {
 
   /** klp_enable_patch, called from the patch module's init. */
   enablePatch (ctx: Ctx, mod: ModuleInstance, desc: KlpPatchDesc): number {
+    // a kernel without ftrace livepatch does not export klp_enable_patch
+    if (this.lp.mode !== 'ftrace') {
+      mod.pr_warn('Unknown symbol klp_enable_patch (err %d)', -ENOENT)
+      return -ENOENT
+    }
     let ret = Core.validateDesc(desc)
     if (ret) return ret
     if (!mod.livepatch) {

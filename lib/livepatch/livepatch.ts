@@ -14,6 +14,7 @@ import type { Ctx } from '../kernel/context'
 import type { ModuleInstance } from '../kernel/module'
 import { installKlpApi } from './api'
 import { ElfRelocations } from './elf-relocs'
+import { StopMachineCore, StopMachineOptions } from './stopmachine/core'
 
 /** The pr_debug call sites of kernel/livepatch, as dynamic debug lists them. */
 class DebugSites {
@@ -52,6 +53,10 @@ class DebugSites {
 export interface LivepatchOptions {
   /** Which kernel's sysfs ABI and lifecycle to present (default 7.1). */
   profile?: string
+  /** ftrace (upstream, default) or stop-machine (openEuler CONFIG_LIVEPATCH_WO_FTRACE). */
+  mode?: 'ftrace' | 'stop-machine'
+  /** The stop_machine variant's configuration. */
+  stopMachine?: StopMachineOptions
 }
 
 export class Livepatch {
@@ -64,8 +69,12 @@ export class Livepatch {
   /** Livepatch ELF relocations of module objects (.klp.rela.<module>.*), when the patch came from an ELF image. */
   relocations: { applyObject (patch: KlpPatch, obj: KlpObject): number, clearObject (patch: KlpPatch, obj: KlpObject): void } | undefined = undefined
   private readonly warned = new Set<string>()
+  readonly mode: 'ftrace' | 'stop-machine'
+  /** The stop_machine core, in stop-machine mode. */
+  readonly stopMachine: StopMachineCore | undefined
 
   constructor (readonly kernel: Kernel, opts: LivepatchOptions = {}) {
+    this.mode = opts.mode ?? 'ftrace'
     this.abi = abiForProfile(opts.profile ?? '7.1')
     this.debug = new DebugSites(this)
     this.patchOps = new PatchOps(this)
@@ -73,11 +82,13 @@ export class Livepatch {
     this.shadow = new ShadowStore(this)
     this.core = new Core(this)
     new ElfRelocations(this)
+    if (this.mode === 'stop-machine') this.stopMachine = new StopMachineCore(this, opts.stopMachine)
     installKlpApi(this)
   }
 
-  /** The call a patch module's init makes: klp_enable_patch in ftrace mode. */
+  /** The call a patch module's init makes: klp_enable_patch in ftrace mode, klp_register_patch in stop_machine mode. */
   entry (ctx: Ctx, mod: ModuleInstance, desc: KlpPatchDesc): number | Promise<number> {
+    if (this.stopMachine) return this.stopMachine.registerPatch(ctx, mod, desc)
     return this.core.enablePatch(ctx, mod, desc)
   }
 
