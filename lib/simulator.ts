@@ -8,6 +8,7 @@ import type { ModuleImage } from './kernel/loader'
 import { findBuiltin } from './modules'
 import { imageOf } from './module-image'
 import type { Task } from './kernel/task'
+import type { BoolSyntax } from './kernel/kstrtox'
 
 export type LivepatchMode = 'ftrace' | 'stop-machine'
 
@@ -22,6 +23,16 @@ export interface SimulatorOptions extends KernelOptions {
 const INSMOD_ROUTE = ['entry_SYSCALL_64_after_hwframe', 'do_syscall_64', '__x64_sys_finit_module', 'idempotent_init_module', 'init_module_from_file', 'load_module']
 const RMMOD_ROUTE = ['entry_SYSCALL_64_after_hwframe', 'do_syscall_64', '__x64_sys_delete_module']
 
+/** kstrtobool's spellings on the kernel a profile and mode stand for. */
+function boolSyntaxOf (opts: SimulatorOptions): BoolSyntax {
+  if (opts.mode === 'stop-machine') return 'no-ed'
+  switch (opts.profile ?? '7.1') {
+    case '7.1': return 'mainline'
+    case '6.1': return 'no-ed'
+    default: return 'legacy'
+  }
+}
+
 export class Simulator {
   readonly kernel: Kernel
   readonly livepatch: Livepatch
@@ -30,7 +41,7 @@ export class Simulator {
   readonly mode: LivepatchMode
 
   constructor (opts: SimulatorOptions = {}) {
-    this.kernel = new Kernel(opts)
+    this.kernel = new Kernel({ boolSyntax: boolSyntaxOf(opts), ...opts })
     this.mode = opts.mode ?? 'ftrace'
     this.livepatch = new Livepatch(this.kernel, { profile: opts.profile, mode: this.mode, stopMachine: opts.stopMachine })
     this.fs = new FsView(this.kernel.root)

@@ -4,11 +4,13 @@ import type { Argv } from 'yargs'
 import { RealClock, VirtualClock } from '../kernel/clock'
 import type { SimulatorOptions } from '../simulator'
 import { readKallsymsFile } from '../kernel/image/kallsyms-file'
+import { PROFILE_NAMES } from '../livepatch/abi'
 
 export interface BootArgs {
   cpus: number
   clock: string
   kallsyms?: string
+  kernel?: string
   mode?: string
   arch?: string
   'livepatch-stack'?: string
@@ -19,6 +21,7 @@ export function bootOptions<T> (y: Argv<T>): Argv<T & BootArgs> {
     .option('cpus', { type: 'number', default: 4, describe: 'number of simulated CPUs' })
     .option('clock', { type: 'string', default: 'real', describe: 'kernel time: real, virtual (moves only on `klpsim clock`), or scaled:N (N times faster)' })
     .option('kallsyms', { type: 'string', describe: 'boot with the symbol table of a real kernel (a /proc/kallsyms dump or System.map)' })
+    .option('kernel', { type: 'string', describe: `kernel profile whose livepatch ABI scripts see: ${PROFILE_NAMES.join(', ')} (default 7.1)` })
     .option('mode', { type: 'string', describe: 'livepatch implementation: ftrace (upstream, default) or stop-machine (openEuler CONFIG_LIVEPATCH_WO_FTRACE)' })
     .option('arch', { type: 'string', describe: 'simulated architecture: x86_64 (default) or arm64 (stop-machine mode rewrites 5 or 16 entry bytes)' })
     .option('livepatch-stack', { type: 'string', describe: 'stop-machine mode: CONFIG_LIVEPATCH_STACK, enable/disable in load order (on, default) or off' }) as Argv<T & BootArgs>
@@ -45,7 +48,9 @@ export function simulatorOptions (args: BootArgs): SimulatorOptions {
       throw new UsageError(`--kallsyms: ${(e as Error).message}`)
     }
   }
-  return { cpus: args.cpus, clock: parseClock(args.clock), symbols, ...livepatchOptions(args) }
+  const profile = args.kernel ?? '7.1'
+  if (!PROFILE_NAMES.includes(profile)) throw new UsageError(`invalid --kernel '${profile}' (known profiles: ${PROFILE_NAMES.join(', ')}; the stop_machine variant is --mode stop-machine)`)
+  return { cpus: args.cpus, clock: parseClock(args.clock), symbols, profile, ...livepatchOptions(args) }
 }
 
 /** --mode, --arch and --livepatch-stack. */

@@ -23,7 +23,7 @@ import { Workqueues } from './workqueue'
 import { bootTasks } from './boot-tasks'
 import { buildDefaultVmlinux, buildExternalVmlinux, ExternalSymbol } from './image/build'
 import type { Task } from './task'
-import { kstrtobool } from './kstrtox'
+import { BoolSyntax, kstrtoboolFor } from './kstrtox'
 import { ScriptedTasks } from './scripted'
 
 export type Arch = 'x86_64' | 'arm64'
@@ -40,6 +40,8 @@ export interface KernelOptions {
   bootTasks?: boolean
   /** Simulated pids start above this number. */
   pidBase?: number
+  /** The spellings kstrtobool accepts (depends on the kernel version simulated). */
+  boolSyntax?: BoolSyntax
 }
 
 export const DEFAULT_RELEASE = '7.1.0-klpsim'
@@ -74,6 +76,8 @@ export class Kernel {
   readonly release: string
   readonly arch: Arch
   readonly cmdline: string
+  /** kstrtobool as this kernel version has it. */
+  readonly kstrtobool: (s: string) => boolean | number
   taintMask = 0
   /** The user task standing for host processes that call into the kernel (FUSE requests). */
   readonly caller: Task
@@ -85,6 +89,7 @@ export class Kernel {
     this.printk = new Printk(this.clock)
     this.release = opts.release ?? DEFAULT_RELEASE
     this.arch = opts.arch ?? 'x86_64'
+    this.kstrtobool = kstrtoboolFor(opts.boolSyntax ?? 'mainline')
     this.cmdline = opts.cmdline ?? `BOOT_IMAGE=/boot/vmlinuz-${this.release} root=/dev/vda1 ro console=ttyS0,115200 quiet`
     if (/live patched/.test(this.cmdline)) throw new Error('the kernel command line may not contain "live patched"')
 
@@ -165,7 +170,7 @@ export class Kernel {
     kp.addAttr('enabled', 0o600, {
       show: () => (this.kprobes.enabled ? '1\n' : '0\n'),
       store: (s) => {
-        const b = kstrtobool(s)
+        const b = this.kstrtobool(s)
         if (typeof b === 'number') return -EINVAL
         this.kprobes.setEnabled(b)
         return 0

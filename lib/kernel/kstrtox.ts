@@ -20,6 +20,23 @@ export function kstrtobool (s: string): boolean | number {
   return -EINVAL
 }
 
+/**
+ * Which spellings a kernel's kstrtobool knows: mainline (1yYtTeE/0nNfFdD, on/off),
+ * no-ed (t/f but not yet e/d: 5.19 to early 6.x, OLK-6.6), legacy (1yY/0nN, on/off).
+ */
+export type BoolSyntax = 'mainline' | 'no-ed' | 'legacy'
+
+export function kstrtoboolFor (syntax: BoolSyntax): (s: string) => boolean | number {
+  if (syntax === 'mainline') return kstrtobool
+  const extra = syntax === 'no-ed' ? 'tTfF' : ''
+  return (s: string) => {
+    const c = s[0]
+    if (c !== undefined && 'eEdD'.includes(c)) return -EINVAL
+    if (c !== undefined && 'tTfF'.includes(c) && !extra.includes(c)) return -EINVAL
+    return kstrtobool(s)
+  }
+}
+
 /** kstrtoll/kstrtoull with base 0 (auto: 0x hex, leading 0 octal) or a given base. */
 export function kstrtoint (s: string, base = 0, bits = 32, signed = true): number | { error: number } {
   let str = s.endsWith('\n') ? s.slice(0, -1) : s

@@ -189,7 +189,7 @@ export class ModuleLoader {
         k.printk.log(KERN_WARNING, `${name}: Unknown parameter \`${rawName}'`)
         return fail(-ENOENT)
       }
-      const parsed = parseParam(name, key, mod.paramSpecs[key], value)
+      const parsed = parseParam(name, key, mod.paramSpecs[key], value, this.kernel.kstrtobool)
       if (parsed !== null && typeof parsed === 'object' && 'errno' in parsed) {
         if (parsed.message) k.printk.log(KERN_ERR, parsed.message)
         k.printk.log(KERN_ERR, `${name}: \`${value ?? ''}' invalid for parameter \`${key}'`)
@@ -327,7 +327,7 @@ export class ModuleLoader {
     const spec = mod.paramSpecs[pname]
     if (!spec) return -ENOENT
     const textual = spec.type === 'charp' || spec.type === 'string'
-    const parsed = parseParam(mod.name, pname, spec, textual ? raw.replace(/\n$/, '') : raw)
+    const parsed = parseParam(mod.name, pname, spec, textual ? raw.replace(/\n$/, '') : raw, this.kernel.kstrtobool)
     if (parsed !== null && typeof parsed === 'object' && 'errno' in parsed) return parsed.errno || -EINVAL
     mod.params[pname] = parsed
     return 0

@@ -1,6 +1,6 @@
 // Module parameters: types, parsing as the kernel's param_set_* do, and show.
 import { EINVAL, ENOENT, ENOSPC } from '../kobject/errno'
-import { kstrtobool, kstrtoint } from './kstrtox'
+import { kstrtobool as mainlineKstrtobool, kstrtoint } from './kstrtox'
 
 export type ParamType = 'bool' | 'invbool' | 'int' | 'uint' | 'short' | 'ushort' | 'long' | 'ulong' | 'byte' | 'charp' | 'string' |
   'int_array' | 'uint_array' | 'bool_array'
@@ -37,7 +37,7 @@ export function defaultValue (spec: ParamSpec): ParamValue {
 export interface ParamParseError { errno: number, message?: string }
 
 /** Parses one value for a parameter; the message is the kernel's for that failure. */
-export function parseParam (modname: string, name: string, spec: ParamSpec, raw: string | undefined): ParamValue | ParamParseError {
+export function parseParam (modname: string, name: string, spec: ParamSpec, raw: string | undefined, kstrtobool: (s: string) => boolean | number = mainlineKstrtobool): ParamValue | ParamParseError {
   const val = raw
   switch (spec.type) {
     case 'bool': case 'invbool': {

@@ -15,15 +15,13 @@ export interface KlpAbi {
   readonly registerModel: boolean
   /** Atomic replace and nops (5.1+) */
   readonly atomicReplace: boolean
-  /** kstrtobool accepts t/f and e/d (current mainline); older ones only y/n/1/0/on/off */
-  readonly boolTF: boolean
 }
 
 const PROFILES: Record<string, KlpAbi> = {
-  '7.1': { profile: '7.1', replaceAttr: true, stackOrderAttr: true, patchedAttr: true, signalAttr: false, registerModel: false, atomicReplace: true, boolTF: true },
-  '6.1': { profile: '6.1', replaceAttr: false, stackOrderAttr: false, patchedAttr: true, signalAttr: false, registerModel: false, atomicReplace: true, boolTF: true },
-  '5.10': { profile: '5.10', replaceAttr: false, stackOrderAttr: false, patchedAttr: false, signalAttr: false, registerModel: false, atomicReplace: true, boolTF: false },
-  '4.19': { profile: '4.19', replaceAttr: false, stackOrderAttr: false, patchedAttr: false, signalAttr: true, registerModel: true, atomicReplace: false, boolTF: false },
+  '7.1': { profile: '7.1', replaceAttr: true, stackOrderAttr: true, patchedAttr: true, signalAttr: false, registerModel: false, atomicReplace: true },
+  '6.1': { profile: '6.1', replaceAttr: false, stackOrderAttr: false, patchedAttr: true, signalAttr: false, registerModel: false, atomicReplace: true },
+  '5.10': { profile: '5.10', replaceAttr: false, stackOrderAttr: false, patchedAttr: false, signalAttr: false, registerModel: false, atomicReplace: true },
+  '4.19': { profile: '4.19', replaceAttr: false, stackOrderAttr: false, patchedAttr: false, signalAttr: true, registerModel: true, atomicReplace: false },
 }
 
 export const PROFILE_NAMES = Object.keys(PROFILES)

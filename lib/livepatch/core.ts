@@ -6,7 +6,6 @@ import { KDir } from '../kobject/node'
 import type { Ctx } from '../kernel/context'
 import type { Ksym } from '../kernel/kallsyms'
 import type { ModuleInstance } from '../kernel/module'
-import { kstrtobool } from '../kernel/kstrtox'
 import { KernelOops } from '../kernel/dispatch'
 import { createWork } from '../kernel/workqueue'
 import type { Livepatch } from './livepatch'
@@ -46,6 +45,7 @@ export class Core {
       k.modules.hooks.coming.push((mod) => this.withCtx(k.caller.ctx, () => this.moduleComing(mod)))
       k.modules.hooks.going.push((mod) => this.withCtx(k.caller.ctx, () => this.moduleGoing(mod)))
     }
+    if (lp.abi.registerModel) k.modules.hooks.exited.push((mod, ctx) => this.withCtx(ctx, () => this.unregisterAtExit(mod)))
     const workFn = k.kallsyms.lookupName('klp_transition_work_fn')
     if (workFn) workFn.impl = (ctx: Ctx) => this.withCtx(ctx, () => lp.transition.workFn())
     const freeFn = k.kallsyms.lookupName('klp_free_patch_work_fn')
@@ -321,6 +321,7 @@ export class Core {
       mod.pr_warn('Unknown symbol klp_enable_patch (err %d)', -ENOENT)
       return -ENOENT
     }
+    if (this.lp.abi.registerModel) return this.registerAndEnable(ctx, mod, desc)
     let ret = Core.validateDesc(desc)
     if (ret) return ret
     if (!mod.livepatch) {
@@ -347,6 +348,84 @@ export class Core {
       return 0
     })
   }
+
+  // --- the pre-5.1 model (4.19 profile): register, then enable --------------------
+
+  /**
+   * What a 4.x patch module's init did: klp_register_patch() then klp_enable_patch(),
+   * unregistering again if enabling fails.
+   */
+  private registerAndEnable (ctx: Ctx, mod: ModuleInstance, desc: KlpPatchDesc): number {
+    const registered = this.registerPatch(ctx, mod, desc)
+    if (typeof registered === 'number') return registered
+    const ret = this.withCtx(ctx, () => this.enableRegistered(registered))
+    if (ret) this.unregisterPatch(registered)
+    return ret
+  }
+
+  /** klp_register_patch (≤5.0): the patch and its sysfs tree, disabled, on klp_patches; no module reference. */
+  registerPatch (ctx: Ctx, mod: ModuleInstance, desc: KlpPatchDesc): KlpPatch | number {
+    const ret = Core.validateDesc(desc)
+    if (ret) return ret
+    if (!mod.livepatch) {
+      this.lp.pr_err('module %s is not marked as a livepatch module', mod.name)
+      return -EINVAL
+    }
+    if (this.root.removed) return -ENODEV
+    if (this.byModule.has(mod)) return -EINVAL
+    return this.withCtx(ctx, () => {
+      const patch = this.initPatchEarly(mod, desc)
+      this.byModule.set(mod, patch)
+      const r = this.initPatch(patch)
+      if (r) {
+        this.freePatchStart(patch)
+        patch.kobj?.detach()
+        patch.kobj = null
+        this.byModule.delete(mod)
+        return r
+      }
+      return patch
+    })
+  }
+
+  /** klp_unregister_patch (≤5.0): -EBUSY while enabled, else the sysfs tree goes. */
+  unregisterPatch (patch: KlpPatch): number {
+    if (!patch.listed) return -EINVAL
+    if (patch.enabled) return -EBUSY
+    this.freePatchStart(patch)
+    patch.kobj?.detach()
+    patch.kobj = null
+    if (this.byModule.get(patch.mod) === patch) this.byModule.delete(patch.mod)
+    return 0
+  }
+
+  /** Module exit of a ≤5.0 patch module: WARN_ON(klp_unregister_patch(&patch)). */
+  private unregisterAtExit (mod: ModuleInstance): void {
+    const patch = this.byModule.get(mod)
+    if (!patch) return
+    if (this.unregisterPatch(patch)) this.lp.kernel.warn(this.ctx.task, `${mod.name}.c`, 0, `${mod.name}_exit`)
+  }
+
+  /** __klp_enable_patch (≤5.0): stacking order, a module reference per enable. */
+  private enableRegistered (patch: KlpPatch): number {
+    const lp = this.lp
+    const tr = lp.transition
+    if (tr.patch) return -EBUSY
+    if (patch.enabled) { lp.warnOnce('__klp_enable_patch: already enabled'); return -EINVAL }
+    const i = this.patches.indexOf(patch)
+    // only the first disabled patch can be enabled
+    if (i > 0 && !this.patches[i - 1].enabled) return -EBUSY
+    if (!lp.kernel.modules.get(patch.mod)) return -ENODEV
+    return this.enablePatchLocked(patch)
+  }
+
+  /** The end of an unpatching transition (≤5.0): the module reference goes, unless any patch was ever forced. */
+  transitionUnpatched (patch: KlpPatch): void {
+    if (!this.everForced) this.lp.kernel.modules.put(patch.mod)
+  }
+
+  /** 4.15–5.0: one global flag; after any force no patch module is ever released. */
+  everForced = false
 
   /** __klp_enable_patch */
   private enablePatchLocked (patch: KlpPatch): number {
@@ -389,6 +468,11 @@ export class Core {
     const tr = lp.transition
     if (!patch.enabled) { lp.warnOnce('__klp_disable_patch: not enabled'); return -EINVAL }
     if (tr.patch) return -EBUSY
+    if (lp.abi.registerModel) {
+      // only the last enabled patch can be disabled
+      const i = this.patches.indexOf(patch)
+      if (i < this.patches.length - 1 && this.patches[i + 1].enabled) return -EBUSY
+    }
     tr.init(patch, 0)
     for (const obj of patch.objs) if (obj.patched) this.preUnpatchCallback(obj)
     tr.start()
@@ -399,7 +483,7 @@ export class Core {
 
   /** enabled_store */
   enabledStore (patch: KlpPatch, buf: string): number {
-    const enabled = kstrtobool(buf)
+    const enabled = this.lp.kernel.kstrtobool(buf)
     if (typeof enabled === 'number') return enabled
     if (patch.enabled === enabled) return -EINVAL
     if (patch === this.transitionPatch) {
@@ -407,12 +491,14 @@ export class Core {
       return 0
     }
     if (!enabled) return this.disablePatch(patch)
+    // re-enabling a registered patch was possible until 5.1
+    if (this.lp.abi.registerModel) return this.enableRegistered(patch)
     return -EINVAL
   }
 
   /** force_store */
   forceStore (patch: KlpPatch, buf: string): number {
-    const val = kstrtobool(buf)
+    const val = this.lp.kernel.kstrtobool(buf)
     if (typeof val === 'number') return val
     if (!val) return 0
     if (patch !== this.transitionPatch) return -EINVAL
@@ -422,7 +508,7 @@ export class Core {
 
   /** signal_store (4.15–5.0): send fake signals to the tasks still pending. */
   private signalStore (patch: KlpPatch, buf: string): number {
-    const val = kstrtobool(buf)
+    const val = this.lp.kernel.kstrtobool(buf)
     if (typeof val === 'number') return val
     if (!val) return 0
     if (patch !== this.transitionPatch) return -EINVAL
@@ -516,10 +602,12 @@ export class Core {
       if (patch === limit) break
       for (const obj of patch.objs) {
         if (!obj.isModule || obj.name !== mod.name) continue
-        if (patch !== this.transitionPatch) this.preUnpatchCallback(obj)
-        lp.pr_notice("reverting patch '%s' on unloading module '%s'", patch.name, obj.name)
-        lp.patchOps.unpatchObject(obj)
-        this.postUnpatchCallback(obj)
+        if (!lp.abi.registerModel || patch.enabled || patch === this.transitionPatch) {
+          if (patch !== this.transitionPatch) this.preUnpatchCallback(obj)
+          lp.pr_notice("reverting patch '%s' on unloading module '%s'", patch.name, obj.name)
+          lp.patchOps.unpatchObject(obj)
+          this.postUnpatchCallback(obj)
+        }
         lp.relocations?.clearObject(patch, obj)
         this.freeObjectLoaded(obj)
         break
@@ -545,6 +633,8 @@ export class Core {
           lp.pr_warn("failed to initialize patch '%s' for module '%s' (%d)", patch.name, mod.name, ret)
           return this.comingFailed(mod, patch, obj, ret)
         }
+        // ≤5.0: registered but disabled patches are not applied
+        if (lp.abi.registerModel && !patch.enabled && patch !== this.transitionPatch) break
         lp.pr_notice("applying patch '%s' to loading module '%s'", patch.name, mod.name)
         ret = this.prePatchCallback(obj)
         if (ret) {

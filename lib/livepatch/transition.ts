@@ -204,6 +204,8 @@ export class Transition {
     this.condReschedEnabled = false
     const patch = this.patch
     this.complete()
+    // ≤5.0 kept disabled patches registered
+    if (lp.abi.registerModel) return
     if (!patch.enabled) lp.core.freePatchAsync(patch)
     else if (patch.replace) lp.core.freeReplacedPatchesAsync(patch)
   }
@@ -259,6 +261,7 @@ export class Transition {
       else if (this.target === KLP_TRANSITION_UNPATCHED) lp.core.postUnpatchCallback(obj)
     }
     lp.pr_notice("'%s': %s complete", patch.name, this.targetName)
+    if (lp.abi.registerModel && this.target === KLP_TRANSITION_UNPATCHED) lp.core.transitionUnpatched(patch)
     this.target = KLP_TRANSITION_IDLE
     this.patch = null
   }
@@ -317,6 +320,7 @@ export class Transition {
     for (const task of this.everyTask()) this.updatePatchState(task)
     for (const task of this.idleTasks) this.updatePatchState(task)
     const patch = this.patch!
+    if (lp.abi.registerModel) lp.core.everForced = true
     if (this.target === KLP_TRANSITION_UNPATCHED) patch.forced = true
     else if (patch.replace) for (const p of lp.core.patches) if (p !== patch) p.forced = true
   }
