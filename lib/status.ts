@@ -74,7 +74,10 @@ export function buildStatus (sim: Simulator): StatusReport {
   const lp = sim.livepatch
   const tr = lp.transition
   const now = k.clock.nowUs()
-  const patches: StatusPatch[] = lp.core.patches.map((p, i) => ({
+  const sm = lp.stopMachine
+  // stop_machine mode lists every registered patch; the ftrace core the enabled ones
+  const listed = sm ? sm.patches : lp.core.patches
+  const patches: StatusPatch[] = listed.map((p, i) => ({
     name: p.name,
     stackOrder: i + 1,
     enabled: p.enabled,
@@ -91,6 +94,20 @@ export function buildStatus (sim: Simulator): StatusReport {
 
   const pendingTasks = tr.patch ? allTasks(sim).filter(t => t.patchPending) : []
   const functions: StatusFunction[] = []
+  if (sm) {
+    for (const node of sm.funcList.all()) {
+      const top = node.top
+      if (!top) continue
+      functions.push({
+        object: top.obj.displayName,
+        function: top.oldName,
+        sympos: top.oldSympos || 1,
+        live: { patch: top.obj.patch.name, nop: false },
+        stack: [...node.funcStack].reverse().map(f => f.obj.patch.name),
+        previous: null,
+      })
+    }
+  }
   for (const ops of lp.patchOps.ops.values()) {
     const top = ops.funcStack[0]
     if (!top) continue

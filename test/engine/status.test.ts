@@ -52,3 +52,17 @@ test('a replace in progress: nops, the replaced patch still live for unswitched 
   t.is(after.transition, null)
   t.deepEqual(after.patches.map(p => p.name), ['test_klp_atomic_replace'])
 })
+
+test('stop_machine mode: registered patches and the live version of each function', async t => {
+  const h = new Harness({ mode: 'stop-machine' })
+  await h.loadMod('test_klp_livepatch')
+  let r = buildStatus(h.sim)
+  t.deepEqual(r.patches.map(p => [p.name, p.enabled]), [['test_klp_livepatch', false]])
+  t.deepEqual(r.functions, [])
+  await h.write('/sys/kernel/livepatch/test_klp_livepatch/enabled', '1')
+  r = buildStatus(h.sim)
+  t.deepEqual(r.patches.map(p => [p.name, p.enabled]), [['test_klp_livepatch', true]])
+  t.deepEqual(r.functions.map(f => [f.function, f.live.patch]), [['cmdline_proc_show', 'test_klp_livepatch']])
+  t.is(r.kernel.mode, 'stop-machine')
+  t.is(r.transition, null)
+})
