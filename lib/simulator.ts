@@ -9,6 +9,7 @@ import { findBuiltin } from './modules'
 import { imageOf } from './module-image'
 import type { Task } from './kernel/task'
 import type { BoolSyntax } from './kernel/kstrtox'
+import { Faults } from './faults'
 
 export type LivepatchMode = 'ftrace' | 'stop-machine'
 
@@ -39,12 +40,15 @@ export class Simulator {
   /** The in-process, fs-like view of the mounted tree. */
   readonly fs: FsView
   readonly mode: LivepatchMode
+  /** Fault injection (`klpsim fault`). */
+  readonly faults: Faults
 
   constructor (opts: SimulatorOptions = {}) {
     this.kernel = new Kernel({ boolSyntax: boolSyntaxOf(opts), ...opts })
     this.mode = opts.mode ?? 'ftrace'
     this.livepatch = new Livepatch(this.kernel, { profile: opts.profile, mode: this.mode, stopMachine: opts.stopMachine })
     this.fs = new FsView(this.kernel.root)
+    this.faults = new Faults(this)
   }
 
   /** The image of a built-in module by name or file name (livepatch-sample.ko). */

@@ -74,6 +74,8 @@ class AttrFile implements OpenFile {
     if (node.removed && node.flavor === 'sysfs') return -ENODEV
     if (!node.show) return -EACCES
     if (position > 0 && this.content) return slice(this.content, length, position)
+    const fault = node.injectedReadFault()
+    if (fault !== undefined) return fault
     const shown = node.show()
     const finish = (v: ShowValue): Buffer | number => {
       let buf = toBuffer(v)

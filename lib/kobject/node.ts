@@ -54,6 +54,8 @@ export class KDir extends KNode {
   kernfsRoot = false
   /** Called when a duplicate name is added (sysfs warns). */
   onDuplicate?: (path: string) => void
+  /** Fault injection for reads of attributes below this directory: an errno, or undefined. */
+  readFault?: (node: KAttr) => number | undefined
 
   constructor (name: string, mode = 0o755) { super(name, mode) }
 
@@ -136,6 +138,12 @@ export class KAttr extends KNode {
     public flavor: AttrFlavor = 'sysfs',
     public truncate?: () => void,
   ) { super(name, mode) }
+
+  /** An injected read failure (negative errno) from the nearest directory that has a read fault hook. */
+  injectedReadFault (): number | undefined {
+    for (let d = this.parent; d; d = d.parent) if (d.readFault) return d.readFault(this)
+    return undefined
+  }
 
   /** sysfs reports PAGE_SIZE for attributes, procfs and debugfs 0. */
   get size (): number { return this.flavor === 'sysfs' ? 4096 : 0 }
