@@ -1,0 +1,11 @@
+// The control channel between the klpsim front ends and a running daemon.
+export { ControlServer, ControlServerError } from './server'
+export type { ControlServerOptions } from './server'
+export { request, NoDaemonError, ControlPermissionError, ControlProtocolError, RequestAborted } from './client'
+export type { RequestOptions } from './client'
+export { controlSocketPath, canonicalMountpoint, runtimeDir, CONTROL_ENV, ControlDirError } from './paths'
+export { PROTOCOL_VERSION, MAX_REQUEST_BYTES, BadRequest, field, errorReply } from './protocol'
+export type { ControlRequest, ControlReply, ErrorReply, ErrorCode } from './protocol'
+export type { ControlContext, RequestHandler } from './context'
+export { Router } from './router'
+export { REQUEST_HANDLERS } from './requests'
