@@ -186,8 +186,9 @@ export class ModuleLoader {
     for (const { name: rawName, value } of splitArgs(args)) {
       const key = Object.keys(mod.paramSpecs).find(p => paramKey(p) === paramKey(rawName))
       if (!key) {
-        k.printk.log(KERN_WARNING, `${name}: Unknown parameter \`${rawName}'`)
-        return fail(-ENOENT)
+        // unknown_module_param_cb: ignored with a warning, the load goes on
+        k.printk.log(KERN_WARNING, `${name}: unknown parameter '${rawName}' ignored`)
+        continue
       }
       const parsed = parseParam(name, key, mod.paramSpecs[key], value, this.kernel.kstrtobool)
       if (parsed !== null && typeof parsed === 'object' && 'errno' in parsed) {
