@@ -2,7 +2,7 @@
 import test from 'ava'
 import { bootSim } from '../helpers/engine'
 import { defineModule } from '../../lib/kernel/module'
-import { EAGAIN, EBUSY, EEXIST, EINVAL, ERANGE } from '../../lib/kobject/errno'
+import { EAGAIN, EBUSY, EEXIST, EINVAL, ENOENT, ERANGE } from '../../lib/kobject/errno'
 
 
 const params = defineModule({
