@@ -305,11 +305,26 @@ export class Core {
 
   /** Structural checks of klp_enable_patch before taking klp_mutex. */
   static validateDesc (desc: KlpPatchDesc | null | undefined): number {
-    if (!desc || !desc.objs) return -EINVAL
+    if (!desc || typeof desc !== 'object' || !desc.objs) return -EINVAL
+    // what C's types guarantee has to be checked here: arrays, strings, functions
+    if (!Array.isArray(desc.objs)) return -EINVAL
+    if (desc.states !== undefined && !Array.isArray(desc.states)) return -EINVAL
+    for (const st of desc.states ?? []) {
+      if (!st || typeof st !== 'object' || !Number.isInteger(st.id) || !Number.isInteger(st.version) || st.version < 0) return -EINVAL
+    }
     for (const od of desc.objs) {
-      if (!od) return -EINVAL
+      if (!od || typeof od !== 'object') return -EINVAL
       if ((od.name === null || od.name === undefined) && !od.funcs) break
       if (!od.funcs) return -EINVAL
+      if (!Array.isArray(od.funcs)) return -EINVAL
+      if (od.name !== null && od.name !== undefined && typeof od.name !== 'string') return -EINVAL
+      for (const fd of od.funcs) {
+        if (!fd || typeof fd !== 'object') return -EINVAL
+        if (!fd.oldName && !fd.newFunc && !fd.oldSympos) break
+        if (fd.oldName !== undefined && fd.oldName !== null && typeof fd.oldName !== 'string') return -EINVAL
+        if (fd.newFunc !== undefined && fd.newFunc !== null && !['function', 'string', 'object'].includes(typeof fd.newFunc)) return -EINVAL
+        if (fd.oldSympos !== undefined && (!Number.isSafeInteger(fd.oldSympos) || fd.oldSympos < 0)) return -EINVAL
+      }
     }
     return 0
   }

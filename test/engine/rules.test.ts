@@ -437,3 +437,23 @@ test('an exception in a callback or a replacement function is an oops, not a cra
   t.is(await s.read('/proc/cmdline'), s.sim.kernel.cmdline, 'the kernel goes on')
   t.true(s.sim.kernel.hasTaint('D'))
 })
+
+test('descriptions that C\'s types would have ruled out get EINVAL, not an exception', async t => {
+  const s = bootSim()
+  const def = (name: string, desc: unknown) => defineModule({ name, livepatch: true, init: (ctx) => ctx.klp.patch(desc as never), exit: () => {} })
+  const bad: unknown[] = [
+    'patch', { objs: 'vmlinux' }, { objs: [3] }, { objs: [{ name: 7, funcs: [] }] },
+    { objs: [{ name: null, funcs: 'cmdline_proc_show' }] },
+    { objs: [{ name: null, funcs: [{ oldName: 42, newFunc: 'x' }] }] },
+    { objs: [{ name: null, funcs: [{ oldName: 'cmdline_proc_show', newFunc: 5 }] }] },
+    { objs: [{ name: null, funcs: [{ oldName: 'cmdline_proc_show', newFunc: 'x', oldSympos: -1 }] }] },
+    { objs: [{ name: null, funcs: [] }], states: [{ id: 'one' }] },
+  ]
+  let i = 0
+  for (const desc of bad) {
+    t.is(await s.load(def(`bad${i}`, desc)), -EINVAL, JSON.stringify(desc))
+    t.false(s.exists(`${KLP}/bad${i}`))
+    i++
+  }
+  t.deepEqual(s.sim.kernel.internalErrors, [])
+})
