@@ -271,19 +271,9 @@ export class Core {
     return 0
   }
 
-  /** klp_init_patch_early: the patch, objects and funcs as the author described them. */
+  /** klp_init_patch_early */
   private initPatchEarly (mod: ModuleInstance, desc: KlpPatchDesc): KlpPatch {
-    const patch = new KlpPatch(mod, !!desc.replace && this.lp.abi.atomicReplace, desc.states)
-    for (const od of desc.objs!) {
-      if ((od.name === null || od.name === undefined) && !od.funcs) break
-      const obj = new KlpObject(patch, od.name ?? null, od.callbacks ?? {}, false, od.hooksLoad ?? [], od.hooksUnload ?? [])
-      patch.objs.push(obj)
-      for (const fd of od.funcs!) {
-        if (!fd || (!fd.oldName && !fd.newFunc && !fd.oldSympos)) break
-        obj.funcs.push(new KlpFunc(obj, fd.oldName, fd.newFunc, fd.oldSympos ?? 0, false, fd.force ?? 0))
-      }
-    }
-    return patch
+    return KlpPatch.fromDescription(mod, desc, !!desc.replace && this.lp.abi.atomicReplace)
   }
 
   /** klp_init_patch */

@@ -132,6 +132,24 @@ export class KlpPatch {
 
   get name (): string { return this.mod.name }
 
+  /**
+   * klp_init_patch_early: the patch, its objects and funcs as the author described
+   * them; static arrays end at their all-NULL entry.
+   */
+  static fromDescription (mod: ModuleInstance, desc: KlpPatchDesc, replace: boolean): KlpPatch {
+    const patch = new KlpPatch(mod, replace, desc.states)
+    for (const od of desc.objs!) {
+      if ((od.name === null || od.name === undefined) && !od.funcs) break
+      const obj = new KlpObject(patch, od.name ?? null, od.callbacks ?? {}, false, od.hooksLoad ?? [], od.hooksUnload ?? [])
+      patch.objs.push(obj)
+      for (const fd of od.funcs!) {
+        if (!fd || (!fd.oldName && !fd.newFunc && !fd.oldSympos)) break
+        obj.funcs.push(new KlpFunc(obj, fd.oldName, fd.newFunc, fd.oldSympos ?? 0, false, fd.force ?? KLP_NORMAL_FORCE))
+      }
+    }
+    return patch
+  }
+
   * funcs (): Generator<KlpFunc> {
     for (const o of this.objs) yield * o.funcs
   }

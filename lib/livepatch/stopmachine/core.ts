@@ -15,7 +15,7 @@ import { KERN_DEBUG, KERN_ERR, KERN_NOTICE } from '../../kernel/printk'
 import { EAGAIN, EBUSY, EINVAL, ENODEV, ENOPKG } from '../../kobject/errno'
 import { SYSFS_WRITE_ROUTE } from '../core'
 import type { Livepatch } from '../livepatch'
-import { KLP_NORMAL_FORCE, KLP_STACK_OPTIMIZE, KlpFunc, KlpObject, KlpPatch, KlpPatchDesc, KSYM_NAME_LEN, MODULE_NAME_LEN } from '../types'
+import { KLP_STACK_OPTIMIZE, KlpFunc, KlpObject, KlpPatch, KlpPatchDesc, KSYM_NAME_LEN, MODULE_NAME_LEN } from '../types'
 import { KLP_RETRY_COUNT, KLP_RETRY_INTERVAL, klpMaxReplaceSize } from './arch'
 import { CalltraceConfig, doCheckCalltrace, klpCheckCalltrace, klpLog, moduleCoreCheck } from './calltrace'
 import { KlpFuncList } from './func-node'
@@ -157,19 +157,9 @@ export class StopMachineCore {
     })
   }
 
-  /** klp_init_patch_early: the patch as its author described it (force per func, hooks per object). */
+  /** klp_init_patch_early: replace is kept to be refused with its message */
   private initPatchEarly (mod: ModuleInstance, desc: KlpPatchDesc): KlpPatch {
-    const patch = new KlpPatch(mod, !!desc.replace, desc.states)
-    for (const od of desc.objs!) {
-      if ((od.name === null || od.name === undefined) && !od.funcs) break
-      const obj = new KlpObject(patch, od.name ?? null, od.callbacks ?? {}, false, od.hooksLoad ?? [], od.hooksUnload ?? [])
-      patch.objs.push(obj)
-      for (const fd of od.funcs!) {
-        if (!fd || (!fd.oldName && !fd.newFunc && !fd.oldSympos)) break
-        obj.funcs.push(new KlpFunc(obj, fd.oldName, fd.newFunc, fd.oldSympos ?? 0, false, fd.force ?? KLP_NORMAL_FORCE))
-      }
-    }
-    return patch
+    return KlpPatch.fromDescription(mod, desc, !!desc.replace)
   }
 
   /** klp_init_patch */
