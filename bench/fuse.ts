@@ -1,19 +1,25 @@
-// FUSE latency: open+read+close (and open+write+close) of a sysfs-like
-// attribute through our mount, against a minimal C libfuse file system and
-// tmpfs. The measuring program is C (bench/c/latency.c), so node is only the
-// file system daemon, in its own process.
+// FUSE latency: open+read+close (and open+write+close) of a real attribute
+// of the simulated kernel through a klpsim mount (the Daemon that `klpsim
+// mount` runs, with livepatch-sample loaded), against a minimal C libfuse
+// file system serving a file at the same path depth with the same options,
+// and tmpfs. The measuring program is C (bench/c/latency.c), so node is only
+// the file system daemon, in its own process.
 //
-//   node dist/bench/fuse.js                 prints the figures as JSON
-//   node dist/bench/fuse.js --serve DIR     (internal) the daemon
+//   node dist/bench/fuse.js                     prints the figures as JSON
+//   node dist/bench/fuse.js --serve DIR [SPIN]  (internal) the daemon
 import { ChildProcess, execFile, spawn } from 'child_process'
 import { accessSync, promises as fsp } from 'fs'
 import * as os from 'os'
 import * as path from 'path'
-import { KDir } from '../lib/kobject'
 import { bundledLibfuse, isMountPoint, mountTree } from '../lib/fuse'
+import { Daemon } from '../lib/daemon'
+import { Simulator } from '../lib/simulator'
 
-/** Same depth as /sys/kernel/livepatch/<p>/enabled under a mount on /sys. */
-const ATTR = 'kernel/livepatch/p/enabled'
+/** DIR/sys/kernel/livepatch/<p>/enabled: what the selftests read most. */
+const PATCH = 'livepatch_sample'
+const ATTR = `sys/kernel/livepatch/${PATCH}/enabled`
+/** A store with no effect: writing 0 to force returns at once (kernel-semantics §8.2). */
+const WRITE_ATTR = `sys/kernel/livepatch/${PATCH}/force`
 const ITERATIONS = 2000
 const WARMUP = 200
 const ROUNDS = 3
@@ -59,15 +65,20 @@ async function compile (tmp: string): Promise<{ latency: string, minifs: string 
 
 async function measure (latency: string, mode: 'read' | 'write', file: string): Promise<Latency> {
   const args = [mode, file, String(ITERATIONS), String(WARMUP)]
-  if (mode === 'write') args.push('1')
+  if (mode === 'write') args.push('0')
   const [p50, p99] = (await sh(latency, args)).trim().split(/\s+/).map(Number)
   return { p50, p99 }
 }
 
-async function waitMounted (dir: string, child: ChildProcess, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+async function waitMounted (dir: string, child: ChildProcess, what: string, file?: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
     if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`)
-    if (await isMountPoint(dir)) return
+    if (await isMountPoint(dir)) {
+      if (!file) return
+      // the daemon's own setup (a module to load) may still be under way
+      const ok = await fsp.access(path.join(dir, file)).then(() => true, () => false)
+      if (ok) return
+    }
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
   throw new Error(`${what} did not mount ${dir}`)
@@ -99,12 +110,12 @@ export async function benchFuse (): Promise<Record<string, number>> {
     for (const d of Object.values(mnts)) await fsp.mkdir(d)
     const bin = await compile(tmp)
 
-    // (a) our mount, served by a separate node process
+    // (a) a klpsim mount, served by a separate node process
     daemon = spawn(process.execPath, [__filename, '--serve', mnts.js], { stdio: ['ignore', 'ignore', 'inherit'] })
-    await waitMounted(mnts.js, daemon, 'FUSE daemon')
-    // the same without the polling window (spinMicros: 0)
+    await waitMounted(mnts.js, daemon, 'klpsim daemon', ATTR)
+    // the same tree without the polling window (spinMicros: 0)
     daemonNoSpin = spawn(process.execPath, [__filename, '--serve', mnts.jsNoSpin, '0'], { stdio: ['ignore', 'ignore', 'inherit'] })
-    await waitMounted(mnts.jsNoSpin, daemonNoSpin, 'FUSE daemon')
+    await waitMounted(mnts.jsNoSpin, daemonNoSpin, 'klpsim daemon', ATTR)
     // (b) the C reference
     minifs = spawn(bin.minifs, [mnts.c, ATTR, '-f', '-o', C_OPTIONS], { stdio: ['ignore', 'ignore', 'inherit'] })
     await waitMounted(mnts.c, minifs, 'minifs')
@@ -128,7 +139,7 @@ export async function benchFuse (): Promise<Record<string, number>> {
       jsNoSpin.push(await measure(bin.latency, 'read', path.join(mnts.jsNoSpin, ATTR)))
       c.push(await measure(bin.latency, 'read', path.join(mnts.c, ATTR)))
       tmpfs.push(await measure(bin.latency, 'read', path.join(mnts.tmpfs, ATTR)))
-      jsWrite.push(await measure(bin.latency, 'write', path.join(mnts.js, ATTR)))
+      jsWrite.push(await measure(bin.latency, 'write', path.join(mnts.js, WRITE_ATTR)))
       cWrite.push(await measure(bin.latency, 'write', path.join(mnts.c, ATTR)))
     }
     const out: Record<string, number> = {
@@ -156,21 +167,27 @@ export async function benchFuse (): Promise<Record<string, number>> {
   }
 }
 
-/** The daemon: a tree with one trivial attribute at ATTR's depth. */
+/**
+ * The daemon: the simulated kernel with livepatch-sample loaded, mounted as
+ * `klpsim mount` does (spinMicros given: the same tree mounted directly with
+ * that polling window).
+ */
 async function serve (dir: string, spinMicros?: number): Promise<void> {
-  const root = new KDir('')
-  root.kernfsRoot = true
-  const parts = ATTR.split('/')
-  let d = root
-  for (const name of parts.slice(0, -1)) d = d.ensureDir(name)
-  let value = '0'
-  const added = d.addAttr(parts[parts.length - 1], 0o644, {
-    show: () => `${value}\n`,
-    store: (s) => { value = s.trim(); return s.length },
-  })
-  if (typeof added === 'number') throw new Error(`addAttr: ${added}`)
-  const mount = await mountTree(root, dir, { fsName: 'klpsim-bench', spinMicros })
-  const quit = () => { mount.unmount().catch((err) => { console.error(String(err)); process.exit(1) }) }
+  let sim: Simulator
+  let unmount: () => Promise<void>
+  if (spinMicros === undefined) {
+    const daemon = new Daemon({ mountpoint: dir, control: false })
+    await daemon.start()
+    sim = daemon.sim
+    unmount = () => daemon.stop()
+  } else {
+    sim = new Simulator()
+    const mount = await mountTree(sim.kernel.root, dir, { spinMicros })
+    unmount = () => mount.unmount()
+  }
+  const rc = await sim.insmod(sim.builtinImage(PATCH)!)
+  if (rc !== 0) throw new Error(`insmod ${PATCH}: ${rc}`)
+  const quit = () => { unmount().then(() => process.exit(0), (err) => { console.error(String(err)); process.exit(1) }) }
   process.once('SIGTERM', quit)
   process.once('SIGINT', quit)
 }

@@ -27,7 +27,13 @@ export class Daemon {
   }
 
   async start (): Promise<void> {
-    mkdirSync(this.mountpoint, { recursive: true })
+    try {
+      mkdirSync(this.mountpoint, { recursive: true })
+    } catch (e) {
+      // a dead mount left by a killed daemon: mountTree clears it
+      const code = (e as NodeJS.ErrnoException).code
+      if (code !== 'ENOTCONN' && code !== 'ECONNABORTED') throw e
+    }
     // the socket first: a second daemon for the same mount point stops here
     if (this.opts.control !== false) {
       const socketPath = typeof this.opts.control === 'string' ? this.opts.control : undefined
@@ -44,6 +50,9 @@ export class Daemon {
       throw e
     }
   }
+
+  /** Resolves when the mount goes away, also by someone else's umount. */
+  unmounted (): Promise<void> { return this.mount ? this.mount.closed : Promise.resolve() }
 
   /** Something to run on stop (the control socket, host process watchers). */
   onStop (fn: () => Promise<void> | void): void { this.closers.push(fn) }

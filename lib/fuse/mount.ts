@@ -16,14 +16,16 @@
 //   the addon throw without waking the worker), and must never throw.
 import { execFile, spawnSync } from 'child_process'
 import { promises as fsp } from 'fs'
+import { constants as osConstants } from 'os'
 import * as path from 'path'
 import { performance } from 'perf_hooks'
 import {
-  EACCES, EBADF, EIO, ENODEV, ENOENT, ENOTDIR, EPERM, EINVAL, ETIMEDOUT,
+  EACCES, EBADF, EINTR, EIO, ENODEV, ENOENT, ENOTDIR, EPERM, EINVAL, ETIMEDOUT,
   KAttr, KDir, KNode, KSpecial, KSymlink, OpenFile,
   S_IFCHR, S_IFREG, nodeMode, openNode, truncateNode, walk,
 } from '../kobject'
 import { FUSE_NATIVE_OPS, FuseBinding, NativeHandle, loadFuse } from './libfuse'
+import { CarriedRead } from './carried-read'
 
 export interface MountOptions {
   /** Let other users access the mount (libfuse allow_other). Default: owner only. */
@@ -48,13 +50,32 @@ export interface MountOptions {
    * After an operation, keep the JS event loop polling (instead of sleeping)
    * for this many microseconds, so that the next request of a burst does
    * not pay a thread wake-up (costs CPU only while requests keep coming).
-   * 0 disables it. Default 500.
+   * 0 disables it. Default 500. Polling stops for a second whenever the
+   * polling thread finds itself preempted (all CPUs busy), where it would
+   * only slow down the threads that serve the requests.
    */
   spinMicros?: number
   /** More libfuse -o options (e.g. 'debug'). */
   extraOptions?: string[]
   /** ms to wait for the kernel's INIT after mount(2). Default 10000. */
   initTimeoutMs?: number
+  /**
+   * The signal libfuse sends to this process when the kernel interrupts a
+   * request (libfuse -o intr,intr_signal=N); receiving it ends blocked reads
+   * and writes of special nodes with EINTR, so that e.g. a `cat /dev/kmsg`
+   * waiting for the next record can be stopped with Ctrl-C or kill. The
+   * signal does not say which request: every blocked special read of this
+   * process's mounts gets EINTR (cat and dd retry; `dmesg --follow` ends), and
+   * no record is lost (the next read on that file returns it). null
+   * disables it (a blocked reader then stays in the kernel, unkillable, until
+   * its read is answered). Default 'SIGPWR'.
+   */
+  interruptSignal?: NodeJS.Signals | null
+  /**
+   * How often to check that the mount is still there (an unmount by someone
+   * else ends libfuse's loop without telling us). 0 disables it. Default 1000.
+   */
+  watchIntervalMs?: number
 }
 
 export interface FuseMount {
@@ -65,7 +86,18 @@ export interface FuseMount {
   readonly mounted: boolean
   /** Lazily unmounts (umount -l) and lets the process exit; idempotent. */
   unmount (): Promise<void>
+  /**
+   * Resolves once the file system is no longer mounted: by unmount(), or by
+   * someone else (`klpsim umount`, `umount -l`, `fusermount -u`), which is
+   * noticed within MountOptions.watchIntervalMs.
+   */
+  readonly closed: Promise<void>
 }
+
+/** A gap this long between two polls with nothing served means the poller was preempted. */
+const SPIN_PREEMPTED_MS = 0.25
+/** How long to stay off polling after that. */
+const SPIN_BACKOFF_MS = 1000
 
 const S_IFMT = 0o170000
 const TWO32 = 4294967296
@@ -80,6 +112,8 @@ const mounting = new Set<string>()
 let exitHookInstalled = false
 
 interface Pending {
+  /** Ends with EINTR when the kernel interrupts a request (special nodes' blocking calls). */
+  interruptible: boolean
   done: boolean
   timer: NodeJS.Timeout | undefined
   finish (res: number): void
@@ -103,14 +137,21 @@ class Server implements FuseMount {
   private readonly files: (OpenFile | null)[] = [null]
   private readonly freeSlots: number[] = []
   private readonly pending = new Set<Pending>()
+  private readonly carried = new WeakMap<OpenFile, CarriedRead>()
   private readonly onError: (err: unknown, op: string, path: string) => void
   private readonly asyncTimeoutMs: number
   private readonly spinMs: number
   private spinning = false
   private active = false
   private lastActive = 0
+  private lastSpin = 0
+  private spinBackoffUntil = 0
   private unmounting: Promise<void> | undefined
   private readyResolve: (() => void) | undefined
+  private readonly interruptSignal: NodeJS.Signals | null
+  private watchTimer: NodeJS.Timeout | undefined
+  private closedResolve: () => void = noop
+  readonly closed = new Promise<void>((resolve) => { this.closedResolve = resolve })
 
   constructor (readonly root: KDir, readonly mountpoint: string, opts: MountOptions) {
     this.b = loadFuse()
@@ -121,12 +162,13 @@ class Server implements FuseMount {
     })
     this.asyncTimeoutMs = opts.asyncTimeoutMs ?? 15000
     this.spinMs = (opts.spinMicros ?? 500) / 1000
-    this.options = buildOptions(opts)
+    this.interruptSignal = opts.interruptSignal === undefined ? 'SIGPWR' : opts.interruptSignal
+    this.options = buildOptions(opts, this.interruptSignal)
   }
 
   // --- lifecycle ---------------------------------------------------------
 
-  async start (initTimeoutMs: number): Promise<void> {
+  async start (initTimeoutMs: number, watchIntervalMs: number): Promise<void> {
     const b = this.b
     const handlers: Function[] = new Array(FUSE_NATIVE_OPS).fill(noop)
     const implemented = new Uint32Array(FUSE_NATIVE_OPS)
@@ -160,9 +202,12 @@ class Server implements FuseMount {
       threadLocals.push(buf)
       return buf
     }
+    // the listener must exist before libfuse looks at the signal's handler
+    if (this.interruptSignal) claimInterruptSignal(this, this.interruptSignal)
     try {
       b.fuse_native_mount(this.mountpoint, '-o' + this.options, this.thread, this, malloc, handlers, implemented)
     } catch (err) {
+      releaseInterruptSignal(this)
       // fuse_new() can fail after mount(2) succeeded (e.g. a bad option),
       // leaving the addon's uv handle referenced: release both
       this.b.fuse_native_unmount(this.mountpoint, this.thread)
@@ -180,6 +225,7 @@ class Server implements FuseMount {
       await this.unmount().catch(() => {})
       throw new Error(`FUSE mount on ${this.mountpoint}: the kernel did not send INIT within ${initTimeoutMs} ms`)
     }
+    this.watch(watchIntervalMs, await mountEntryOf(this.mountpoint).catch(() => undefined))
   }
 
   unmount (): Promise<void> {
@@ -197,14 +243,50 @@ class Server implements FuseMount {
         throw err
       }
     }
+    this.release()
+  }
+
+  /** The mount is gone: let go of everything that served it. */
+  private release (): void {
+    if (!this.mounted) return
     this.mounted = false
+    clearTimeout(this.watchTimer)
     liveMounts.delete(this)
     // unrefs the addon's uv handle so the process can exit; libfuse's thread
     // ends by itself once the kernel aborts the connection
     this.b.fuse_native_unmount(this.mountpoint, this.thread)
     this.spinning = false
+    releaseInterruptSignal(this)
     // readers blocked in a special file would otherwise wait forever
     for (const p of [...this.pending]) p.finish(-ENODEV)
+    this.closedResolve()
+  }
+
+  /** Notices an unmount done by someone else. */
+  private watch (intervalMs: number, mount: MountEntry | undefined): void {
+    if (intervalMs <= 0 || mount === undefined) return
+    const tick = (): void => {
+      if (!this.mounted || this.unmounting) return
+      mountPresent(mount).then((present) => {
+        if (!this.mounted || this.unmounting) return
+        if (!present) {
+          this.unmounting = Promise.resolve()
+          this.release()
+          return
+        }
+        this.watchTimer = setTimeout(tick, intervalMs).unref()
+      }, () => { this.watchTimer = setTimeout(tick, intervalMs).unref() })
+    }
+    this.watchTimer = setTimeout(tick, intervalMs).unref()
+  }
+
+  /**
+   * libfuse signalled an interrupted request. The signal does not say which
+   * one, so every blocking call of a special node ends with EINTR: the
+   * interrupted one among them is freed, others see a spurious EINTR.
+   */
+  interrupted (): void {
+    for (const p of [...this.pending]) if (p.interruptible) p.finish(-EINTR)
   }
 
   /** For the exit hook: detach without waiting (no request goes to this process). */
@@ -223,8 +305,11 @@ class Server implements FuseMount {
   private touch (): void {
     this.active = true
     if (!this.spinning && this.spinMs > 0 && this.mounted) {
+      const now = performance.now()
+      if (now < this.spinBackoffUntil) return
       this.spinning = true
-      this.lastActive = performance.now()
+      this.lastActive = now
+      this.lastSpin = now
       setImmediate(this.spin)
     }
   }
@@ -235,10 +320,18 @@ class Server implements FuseMount {
     if (this.active) {
       this.active = false
       this.lastActive = now
+    } else if (now - this.lastSpin > SPIN_PREEMPTED_MS) {
+      // a long gap with no request served: this thread was not running. The
+      // CPUs are busy, and polling would take one from the threads that serve
+      // the requests: stop polling for a while
+      this.spinning = false
+      this.spinBackoffUntil = now + SPIN_BACKOFF_MS
+      return
     } else if (now - this.lastActive > this.spinMs) {
       this.spinning = false
       return
     }
+    this.lastSpin = now
     setImmediate(this.spin)
   }
 
@@ -284,10 +377,14 @@ class Server implements FuseMount {
     st[16] = lo; st[17] = hi // ctime
   }
 
-  /** Waits for a promised result; the worker thread stays blocked meanwhile. */
-  private settle<T> (promise: Promise<T>, timeoutMs: number, op: string, p: string,
-    convert: (v: T) => number, answer: (res: number) => void): void {
+  /**
+   * A request answered later; the worker thread stays blocked meanwhile.
+   * finish answers it once, whoever comes first: the result, the timeout,
+   * an interrupt (interruptible requests) or the unmount.
+   */
+  private track (op: string, p: string, timeoutMs: number, interruptible: boolean, answer: (res: number) => void): Pending {
     const pending: Pending = {
+      interruptible,
       done: false,
       timer: undefined,
       finish: (res: number) => {
@@ -305,6 +402,13 @@ class Server implements FuseMount {
         pending.finish(-ETIMEDOUT)
       }, timeoutMs)
     }
+    return pending
+  }
+
+  /** Waits for a promised result of an attribute's show/store or a special write. */
+  private settle<T> (promise: Promise<T>, timeoutMs: number, op: string, p: string,
+    convert: (v: T) => number, answer: (res: number) => void, interruptible = false): void {
+    const pending = this.track(op, p, timeoutMs, interruptible, answer)
     promise.then((v) => {
       let res: number
       try { res = convert(v) } catch (err) { res = this.fail(err, op, p) }
@@ -424,11 +528,14 @@ class Server implements FuseMount {
     if (!file) {
       res = -EBADF
     } else {
+      if (file.node instanceof KSpecial) {
+        this.readSpecial(h, file, p, buf, len, lo + hi * TWO32)
+        return
+      }
       try {
         const r = file.read(len, lo + hi * TWO32)
         if (r instanceof Promise) {
-          const timeout = file.node instanceof KSpecial ? 0 : this.asyncTimeoutMs
-          this.settle(r, timeout, 'read', p, (v) => this.copyOut(v, buf, len, p),
+          this.settle(r, this.asyncTimeoutMs, 'read', p, (v) => this.copyOut(v, buf, len, p),
             (n) => this.b.fuse_native_signal_read(h, n, 0, buf.buffer))
           return
         }
@@ -438,6 +545,29 @@ class Server implements FuseMount {
       }
     }
     this.b.fuse_native_signal_read(h, res, 0, buf.buffer)
+  }
+
+  /** A read of a special file may block for good (no timeout) and be interrupted. */
+  private readSpecial (h: NativeHandle, file: OpenFile, p: string, buf: Buffer, len: number, position: number): void {
+    let carried = this.carried.get(file)
+    if (!carried) {
+      carried = new CarriedRead()
+      this.carried.set(file, carried)
+    }
+    let abandon = noop
+    const pending = this.track('read', p, 0, true, (n) => {
+      abandon()
+      this.b.fuse_native_signal_read(h, n, 0, buf.buffer)
+    })
+    abandon = carried.request(() => file.read(len, position), (o) => {
+      let res: number
+      try {
+        res = o.ok ? this.copyOut(o.value, buf, len, p) : this.fail(o.error, 'read', p)
+      } catch (err) {
+        res = this.fail(err, 'read', p)
+      }
+      pending.finish(res)
+    })
   }
 
   private readonly opWrite = (h: NativeHandle, _op: number, p: string, fd: number, buf: Buffer, len: number, lo: number, hi: number): void => {
@@ -454,7 +584,7 @@ class Server implements FuseMount {
         const r = file.write(special ? Buffer.from(buf) : buf, lo + hi * TWO32)
         if (r instanceof Promise) {
           this.settle(r, special ? 0 : this.asyncTimeoutMs, 'write', p, (v) => this.writeResult(v, len, p),
-            (n) => this.b.fuse_native_signal_write(h, n, 0, buf.buffer))
+            (n) => this.b.fuse_native_signal_write(h, n, 0, buf.buffer), special)
           return
         }
         res = this.writeResult(r, len, p)
@@ -539,7 +669,7 @@ function normalize (r: number): number {
 
 function noop (): void {}
 
-function buildOptions (opts: MountOptions): string {
+function buildOptions (opts: MountOptions, interruptSignal: NodeJS.Signals | null): string {
   const safe = (v: string, what: string) => {
     if (!/^[A-Za-z0-9_.:@+=/-]+$/.test(v)) throw new Error(`invalid FUSE ${what}: ${JSON.stringify(v)}`)
     return v
@@ -563,6 +693,12 @@ function buildOptions (opts: MountOptions): string {
     'nonempty',
     'noexec',
   ]
+  if (interruptSignal) {
+    const signo = osConstants.signals[interruptSignal]
+    if (signo === undefined || interruptSignal === 'SIGUSR1') throw new Error(`invalid interruptSignal ${interruptSignal}`)
+    // libfuse then signals the worker thread of an interrupted request
+    o.push('intr', `intr_signal=${signo}`)
+  }
   if (opts.allowOther) o.push('allow_other')
   for (const extra of opts.extraOptions ?? []) o.push(safe(extra, 'option'))
   return o.join(',')
@@ -595,14 +731,58 @@ function unescapeMountinfo (s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)))
 }
 
-/** Whether a canonical path is a mount point (per /proc/self/mountinfo). */
-export async function isMountPoint (mountpoint: string): Promise<boolean> {
+/** A line of /proc/self/mountinfo: mount id, device and mount point. */
+interface MountEntry { id: string, dev: string, path: string }
+
+async function mountEntries (): Promise<MountEntry[]> {
   const info = await fsp.readFile('/proc/self/mountinfo', 'utf8')
+  const out: MountEntry[] = []
   for (const line of info.split('\n')) {
     const fields = line.split(' ')
-    if (fields.length > 4 && unescapeMountinfo(fields[4]) === mountpoint) return true
+    if (fields.length > 4) out.push({ id: fields[0], dev: fields[2], path: unescapeMountinfo(fields[4]) })
   }
-  return false
+  return out
+}
+
+/** Whether a canonical path is a mount point (per /proc/self/mountinfo). */
+export async function isMountPoint (mountpoint: string): Promise<boolean> {
+  return (await mountEntryOf(mountpoint)) !== undefined
+}
+
+/** The topmost mount on a canonical path, if any. */
+async function mountEntryOf (mountpoint: string): Promise<MountEntry | undefined> {
+  return (await mountEntries()).filter((e) => e.path === mountpoint).pop()
+}
+
+/**
+ * Whether a mount is still in this process's mount table. Mount ids and
+ * anonymous device numbers are reused as soon as they are free, so the id
+ * alone could name somebody else's new mount: id, device and path must match.
+ */
+async function mountPresent (m: MountEntry): Promise<boolean> {
+  return (await mountEntries()).some((e) => e.id === m.id && e.dev === m.dev && e.path === m.path)
+}
+
+/**
+ * Servers interested in each interrupt signal. The process-wide listener is
+ * never removed: libfuse may still signal while a mount goes away, and
+ * without a listener the signal's default action would end the process.
+ */
+const interruptServers = new Map<NodeJS.Signals, Set<Server>>()
+
+function claimInterruptSignal (server: Server, signal: NodeJS.Signals): void {
+  let servers = interruptServers.get(signal)
+  if (!servers) {
+    const set = new Set<Server>()
+    servers = set
+    interruptServers.set(signal, set)
+    process.on(signal, () => { for (const s of set) s.interrupted() })
+  }
+  servers.add(server)
+}
+
+function releaseInterruptSignal (server: Server): void {
+  for (const servers of interruptServers.values()) servers.delete(server)
 }
 
 function installExitHook (): void {
@@ -654,7 +834,7 @@ export async function mountTree (root: KDir, mountpoint: string, options: MountO
   mounting.add(mnt)
   try {
     const server = new Server(root, mnt, options)
-    await server.start(options.initTimeoutMs ?? 10000)
+    await server.start(options.initTimeoutMs ?? 10000, options.watchIntervalMs ?? 1000)
     return server
   } finally {
     mounting.delete(mnt)

@@ -132,10 +132,9 @@ class PidDirs implements DirProvider {
 }
 
 function addTaskFiles (k: Kernel, d: KDir, task: Task): void {
-  d.addAttr('comm', 0o644, {
-    show: () => `${task.comm}\n`,
-    store: (s) => { task.comm = s.replace(/\n$/, '').slice(0, 15); return 0 },
-  }, 'seq')
+  // comm_write: only a task of the same thread group may rename a task; the
+  // writers here are host processes, never in a simulated task's group
+  d.addAttr('comm', 0o644, { show: () => `${task.comm}\n`, store: () => -EINVAL }, 'seq')
   d.addAttr('stack', 0o400, { show: () => formatStack(task) }, 'seq')
   d.addAttr('patch_state', 0o400, { show: () => `${task.patchState}\n` }, 'seq')
   d.addAttr('status', 0o444, { show: () => formatStatus(k, task) }, 'seq')
