@@ -42,16 +42,19 @@ export function request<T extends object = Record<string, unknown>> (
     let size = 0
     let settled = false
     let timer: NodeJS.Timeout | undefined
+    const onAbort = (): void => settle(() => reject(new RequestAborted('request abandoned')))
     const settle = (fn: () => void): void => {
       if (settled) return
       settled = true
       if (timer) clearTimeout(timer)
+      // a signal shared by many requests (a watch loop) must not collect listeners
+      opts.signal?.removeEventListener('abort', onAbort)
       sock.destroy()
       fn()
     }
     if (opts.signal) {
-      if (opts.signal.aborted) return settle(() => reject(new RequestAborted('request abandoned')))
-      opts.signal.addEventListener('abort', () => settle(() => reject(new RequestAborted('request abandoned'))), { once: true })
+      if (opts.signal.aborted) return onAbort()
+      opts.signal.addEventListener('abort', onAbort, { once: true })
     }
     if (opts.timeoutMs !== undefined) {
       timer = setTimeout(() => settle(() => reject(new ControlProtocolError(`no reply from the daemon within ${opts.timeoutMs} ms`))), opts.timeoutMs)

@@ -38,6 +38,8 @@ export interface KernelOptions {
   symbols?: readonly ExternalSymbol[]
   /** Start init, kthreads and daemons (default true). */
   bootTasks?: boolean
+  /** Start the workqueues' initial kworkers (default true); without them a worker starts when work is first queued. */
+  bootWorkers?: boolean
   /** Simulated pids start above this number. */
   pidBase?: number
   /** The spellings kstrtobool accepts (depends on the kernel version simulated). */
@@ -136,7 +138,7 @@ export class Kernel {
     if (opts.bootTasks !== false) bootTasks(this)
     this.caller = this.sched.create({ comm: 'klpsim-caller', kthread: false, hidden: true })
     this.caller.origin = 'host'
-    this.workqueues.boot()
+    if (opts.bootWorkers !== false) this.workqueues.boot()
   }
 
   get vermagic (): string { return `${this.release} SMP preempt mod_unload modversions ` }

@@ -68,7 +68,7 @@ test('malformed requests get an error reply, and the server goes on', async t =>
     ['{"type":"ping"}\n', 'EBADREQ', /^unsupported protocol version undefined/],
     ['{"v":2,"type":"ping"}\n', 'EBADREQ', /^unsupported protocol version 2/],
     ['{"v":1}\n', 'EBADREQ', /^request has no "type"$/],
-    ['{"v":1,"type":"reboot"}\n', 'EUNKNOWN', /^unknown request type 'reboot' \(known: dmesg, info, insmod, lsmod, module, ping, rmmod, sysctl\)$/],
+    ['{"v":1,"type":"reboot"}\n', 'EUNKNOWN', /^unknown request type 'reboot' \(known: clock, dmesg, fault, info, insmod, lsmod, module, ping, rmmod, status, sysctl, task\)$/],
     ['{"v":1,"type":"insmod","ko":42}\n', 'EBADREQ', /^"ko" must be a string$/],
     ['{"v":1,"type":"insmod","ko":"***"}\n', 'EBADREQ', /^"ko" must be the module file in base64$/],
     ['{"v":1,"type":"insmod","ko":"","args":"x=1"}\n', 'EBADREQ', /^"args" must be an array of strings$/],

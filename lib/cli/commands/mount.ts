@@ -1,18 +1,26 @@
 import type { Argv, CommandModule } from 'yargs'
 import { Daemon } from '../../daemon'
-import { bootOptions, BootArgs, simulatorOptions } from '../sim-options'
+import { RealClock } from '../../kernel/clock'
+import { bootOptions, BootArgs, simulatorOptions, UsageError } from '../sim-options'
 import { defaultMountpoint } from '../instance'
 
-interface MountArgs extends BootArgs { dir?: string, 'allow-other': boolean }
+interface MountArgs extends BootArgs { dir?: string, 'allow-other': boolean, replay?: string }
 
 export const command: CommandModule<object, MountArgs> = {
   command: 'mount [dir]',
   describe: 'boot a simulated kernel and serve it through FUSE at DIR (default ./mountpoint), in the foreground',
   builder: (y: Argv) => bootOptions(y
     .positional('dir', { type: 'string', describe: 'mount point' })
-    .option('allow-other', { type: 'boolean', default: false, describe: 'let other users access the mount (default: owner only)' })) as Argv<MountArgs>,
+    .option('allow-other', { type: 'boolean', default: false, describe: 'let other users access the mount (default: owner only)' })
+    .option('replay', { type: 'string', describe: 'boot into the state a recording shows (klpsim record): its patches, modules, tasks and timeline' })) as Argv<MountArgs>,
   handler: async (args) => {
-    const daemon = new Daemon({ ...simulatorOptions(args), mountpoint: args.dir ?? defaultMountpoint(), allowOther: args['allow-other'] })
+    const simOpts = simulatorOptions(args)
+    const rec = args.replay === undefined ? undefined : await import('../../record/replay')
+    if (rec && args.mode === 'stop-machine') throw new UsageError('--replay reproduces the ftrace livepatch core; it does not go with --mode stop-machine')
+    const fixture = rec && await rec.readFixture(args.replay!).catch((e: Error) => { throw new UsageError(`--replay: ${e.message}`) })
+    const boot = rec && fixture ? rec.replayBootOptions(fixture, args.kernel) : {}
+    const daemon = new Daemon({ ...simOpts, ...boot, mountpoint: args.dir ?? defaultMountpoint(), allowOther: args['allow-other'] })
+    if (rec && fixture) process.stdout.write(rec.replayReport(args.replay!, await rec.replay(daemon.sim, fixture)))
     await daemon.start()
     const k = daemon.sim.kernel
     process.stdout.write(`klpsim: ${k.release} (${daemon.sim.mode}) mounted at ${daemon.mountpoint}\n`)
@@ -30,6 +38,11 @@ export const command: CommandModule<object, MountArgs> = {
       process.once('SIGINT', stop)
       process.once('SIGTERM', stop)
       process.once('SIGHUP', stop)
+      // `klpsim umount DIR` (or umount -l) from elsewhere ends the daemon too
+      void daemon.unmounted().then(stop)
     })
+    // the machine goes with its mount: pending timers (a worker polling in a
+    // loop, a replay's timeline) must not keep this process alive
+    if (k.clock instanceof RealClock) k.clock.stopAll()
   },
 }

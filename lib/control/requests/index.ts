@@ -8,6 +8,10 @@ import { lsmod } from './lsmod'
 import { moduleState } from './module'
 import { rmmod } from './rmmod'
 import { sysctl } from './sysctl'
+import { task } from './task'
+import { clock } from './clock'
+import { fault } from './fault'
+import { status } from './status'
 
 export const REQUEST_HANDLERS: readonly RequestHandler[] = [
   ping,
@@ -18,4 +22,8 @@ export const REQUEST_HANDLERS: readonly RequestHandler[] = [
   lsmod,
   dmesg,
   sysctl,
+  task,
+  clock,
+  fault,
+  status,
 ]
