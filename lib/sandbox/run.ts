@@ -5,6 +5,8 @@ import { spawn } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, readlinkSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Daemon } from '../daemon'
+import { childStdio } from '../fuse'
+import { RealClock } from '../kernel/clock'
 import type { SimulatorOptions } from '../simulator'
 import { installOverlays } from './overlay'
 import { checkSandboxHost } from './preflight'
@@ -84,7 +86,9 @@ export async function runSandbox (opts: RunOptions): Promise<number> {
       KLPSIM_RELEASE: daemon.sim.kernel.release,
       KLPSIM_MOUNT: '/',
     }
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c', SETUP, 'klpsim-run', opts.command, ...opts.args], { stdio: 'inherit', env })
+    // the command must not inherit the daemon's /dev/fuse: holding it, a process
+    // would keep the mount hanging (unkillable) if the daemon died
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c', SETUP, 'klpsim-run', opts.command, ...opts.args], { stdio: childStdio('inherit'), env })
     const forward = (sig: NodeJS.Signals) => () => { if (child.pid) try { process.kill(child.pid, sig) } catch {} }
     const handlers: Array<[NodeJS.Signals, () => void]> = (['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as NodeJS.Signals[]).map(s => [s, forward(s)])
     for (const [s, h] of handlers) process.on(s, h)
@@ -110,6 +114,10 @@ export async function runSandbox (opts: RunOptions): Promise<number> {
     return status
   } finally {
     await daemon.stop().catch((e) => process.stderr.write(`klpsim run: unmount failed: ${(e as Error).message}\n`))
+    // the machine goes with CMD: its pending timers (a worker sleeping in a
+    // loop, a transition retrying) must not keep this process alive
+    const clock = daemon.sim.kernel.clock
+    if (clock instanceof RealClock) clock.stopAll()
     rmSync(run, { recursive: true, force: true })
   }
 }
