@@ -1,37 +1,53 @@
 // The klpsim command line. Every file in ./commands exports one yargs command
-// module as `command`; klpsim invoked under a command's name (a symlink named
-// insmod, rmmod, ...) runs that command with the arguments as given.
-import { readdirSync } from 'node:fs'
+// module as `command`, named like the file; klpsim invoked under a command's
+// name (a symlink named insmod, rmmod, ...) runs that command with the
+// arguments as given. Only the command being run is loaded: the module tools
+// start many times per script.
+import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import yargs, { CommandModule } from 'yargs'
 import { UsageError } from './sim-options'
+
+type Command = CommandModule & { toolName?: boolean }
+
+const COMMANDS = join(__dirname, 'commands')
 
 function fail (msg: string, code = 1): never {
   process.stderr.write(`klpsim: ${msg}\n`)
   process.exit(code)
 }
 
-function loadCommands (): CommandModule[] {
-  const dir = join(__dirname, 'commands')
-  const out: CommandModule[] = []
-  for (const f of readdirSync(dir).sort()) {
+function load (file: string): Command | undefined {
+  return (require(join(COMMANDS, file)) as { command?: Command }).command
+}
+
+function loadAll (): Command[] {
+  const out: Command[] = []
+  for (const f of readdirSync(COMMANDS).sort()) {
     if (!f.endsWith('.js')) continue
-    const mod = require(join(dir, f)) as { command?: CommandModule }
-    if (mod.command) out.push(mod.command)
+    const c = load(f)
+    if (c) out.push(c)
   }
   return out
 }
 
-function commandName (c: CommandModule): string {
-  const spec = Array.isArray(c.command) ? c.command[0] : c.command
-  return String(spec ?? '').split(' ')[0]
+/** The command a file name stands for, when it exists. */
+function loadNamed (name: string | undefined): Command | undefined {
+  if (!name || !/^[a-z][a-z-]*$/.test(name) || !existsSync(join(COMMANDS, `${name}.js`))) return undefined
+  return load(`${name}.js`)
 }
 
 export async function main (argv: string[], invokedAs = 'klpsim'): Promise<void> {
-  const commands = loadCommands()
   const tool = invokedAs.replace(/\.js$/, '')
-  const byTool = tool !== 'klpsim' ? commands.find(c => commandName(c) === tool && (c as { toolName?: boolean }).toolName) : undefined
-  if (byTool) argv = [tool, ...argv]
+  let commands: Command[]
+  const asTool = tool !== 'klpsim' ? loadNamed(tool) : undefined
+  if (asTool?.toolName) {
+    argv = [tool, ...argv]
+    commands = [asTool]
+  } else {
+    const named = loadNamed(argv[0])
+    commands = named ? [named] : loadAll()
+  }
   try {
     let y = yargs(argv).scriptName('klpsim')
     for (const c of commands) y = y.command(c)
