@@ -1,6 +1,7 @@
 // The control channel of a running daemon (its own process, a real mount):
 // malformed requests, other users, the socket's life.
 import { execFile, spawn } from 'node:child_process'
+import { AS_NOBODY } from '../helpers/nobody'
 import { promises as fsp } from 'node:fs'
 import { connect } from 'node:net'
 import { dirname } from 'node:path'
@@ -42,7 +43,7 @@ fuseTest('the socket is private to the daemon\'s owner; another user gets a clea
     return
   }
   const r = await new Promise<{ code: number, stderr: string }>((resolve) => {
-    execFile('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'lsmod'], {
+    execFile('setpriv', [...AS_NOBODY, process.execPath, BIN, 'lsmod'], {
       cwd: '/', env: { ...inst.env, KLPSIM_CONTROL: inst.socketPath },
     }, (err, _stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code) : 0, stderr: String(stderr) }))
   })

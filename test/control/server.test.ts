@@ -1,6 +1,7 @@
 // The control server on a real Unix socket: replies, malformed requests,
 // permissions, stale sockets, a second daemon.
 import test, { ExecutionContext } from 'ava'
+import { AS_NOBODY } from '../helpers/nobody'
 import { execFile, spawn } from 'node:child_process'
 import { promises as fsp } from 'node:fs'
 import { connect } from 'node:net'
@@ -187,7 +188,7 @@ function asNobody (socketPath: string): Promise<{ code: number, out: string }> {
   const client = join(REPO, 'dist', 'lib', 'control', 'client.js')
   const script = `require(${JSON.stringify(client)}).request(${JSON.stringify(socketPath)}, { type: 'ping' }).then(r => console.log('REPLY', JSON.stringify(r)), e => console.log('ERROR', e.constructor.name, e.message))`
   return new Promise((resolve) => {
-    execFile('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script], { cwd: '/' }, (err, stdout, stderr) => {
+    execFile('setpriv', [...AS_NOBODY, process.execPath, '-e', script], { cwd: '/' }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: String(stdout) + String(stderr) })
     })
   })

@@ -1,5 +1,6 @@
 // klpsim run: the sandboxed command sees the simulated kernel; the host sees nothing.
 import test from 'ava'
+import { AS_NOBODY } from '../helpers/nobody'
 import { execFile, spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -11,9 +12,10 @@ const why = canRun ? '' : ' (skipped: needs root and /dev/fuse)'
 
 interface Result { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
 
-function run (args: string[], opts: { env?: NodeJS.ProcessEnv, uid?: number, gid?: number } = {}): Promise<Result> {
+function run (args: string[], opts: { env?: NodeJS.ProcessEnv, asNobody?: boolean } = {}): Promise<Result> {
   return new Promise(resolve => {
-    const child = execFile(process.execPath, [BIN, 'run', ...args], { env: opts.env ?? process.env, uid: opts.uid, gid: opts.gid, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    const [file, argv] = opts.asNobody ? ['setpriv', [...AS_NOBODY, process.execPath, BIN, 'run', ...args]] : [process.execPath, [BIN, 'run', ...args]]
+    const child = execFile(file, argv, { env: opts.env ?? process.env, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const e = err as (Error & { code?: number, signal?: NodeJS.Signals }) | null
       resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, signal: e?.signal ?? null, stdout, stderr })
     })
@@ -103,7 +105,7 @@ maybe(`a command killed by a signal: the namespace goes, no mount is left${why}`
 })
 
 maybe(`without root: one line naming what is missing, exit 77${why}`, async t => {
-  const r = await run(['--', 'true'], { uid: 65534, gid: 65534 })
+  const r = await run(['--', 'true'], { asNobody: true })
   t.is(r.code, 77)
   t.is(r.stderr, 'klpsim: klpsim run needs root: it mounts file systems in a private mount namespace\n')
 })
