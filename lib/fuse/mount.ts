@@ -25,6 +25,7 @@ import {
   S_IFCHR, S_IFREG, nodeMode, openNode, truncateNode, walk,
 } from '../kobject'
 import { FUSE_NATIVE_OPS, FuseBinding, NativeHandle, loadFuse } from './libfuse'
+import { SpareCpu } from './spare-cpu'
 import { CarriedRead } from './carried-read'
 
 export interface MountOptions {
@@ -50,9 +51,9 @@ export interface MountOptions {
    * After an operation, keep the JS event loop polling (instead of sleeping)
    * for this many microseconds, so that the next request of a burst does
    * not pay a thread wake-up (costs CPU only while requests keep coming).
-   * 0 disables it. Default 500. Polling stops for a second whenever the
-   * polling thread finds itself preempted (all CPUs busy), where it would
-   * only slow down the threads that serve the requests.
+   * 0 disables it. Default 500. There is no polling while the machine has
+   * no CPU to spare (sampled from /proc/stat): on busy CPUs it would only
+   * slow down the threads that serve the requests.
    */
   spinMicros?: number
   /** More libfuse -o options (e.g. 'debug'). */
@@ -93,11 +94,6 @@ export interface FuseMount {
    */
   readonly closed: Promise<void>
 }
-
-/** A gap this long between two polls with nothing served means the poller was preempted. */
-const SPIN_PREEMPTED_MS = 0.25
-/** How long to stay off polling after that. */
-const SPIN_BACKOFF_MS = 1000
 
 const S_IFMT = 0o170000
 const TWO32 = 4294967296
@@ -144,8 +140,7 @@ class Server implements FuseMount {
   private spinning = false
   private active = false
   private lastActive = 0
-  private lastSpin = 0
-  private spinBackoffUntil = 0
+  private readonly spareCpu = new SpareCpu()
   private unmounting: Promise<void> | undefined
   private readyResolve: (() => void) | undefined
   private readonly interruptSignal: NodeJS.Signals | null
@@ -306,10 +301,9 @@ class Server implements FuseMount {
     this.active = true
     if (!this.spinning && this.spinMs > 0 && this.mounted) {
       const now = performance.now()
-      if (now < this.spinBackoffUntil) return
+      if (!this.spareCpu.available(now)) return
       this.spinning = true
       this.lastActive = now
-      this.lastSpin = now
       setImmediate(this.spin)
     }
   }
@@ -320,18 +314,10 @@ class Server implements FuseMount {
     if (this.active) {
       this.active = false
       this.lastActive = now
-    } else if (now - this.lastSpin > SPIN_PREEMPTED_MS) {
-      // a long gap with no request served: this thread was not running. The
-      // CPUs are busy, and polling would take one from the threads that serve
-      // the requests: stop polling for a while
-      this.spinning = false
-      this.spinBackoffUntil = now + SPIN_BACKOFF_MS
-      return
-    } else if (now - this.lastActive > this.spinMs) {
+    } else if (now - this.lastActive > this.spinMs || !this.spareCpu.available(now)) {
       this.spinning = false
       return
     }
-    this.lastSpin = now
     setImmediate(this.spin)
   }
 
