@@ -39,6 +39,8 @@ export interface RunOptions {
   sim: SimulatorOptions
   /** Where the per-run directories go (default /run/klpsim). */
   runBase?: string
+  /** Called after boot, before the daemon serves the mount (e.g. a replay). */
+  prepare?: (daemon: Daemon) => Promise<void>
   /** Called once the daemon serves the mount, before CMD starts. */
   onReady?: (daemon: Daemon) => void
 }
@@ -72,10 +74,11 @@ export async function runSandbox (opts: RunOptions): Promise<number> {
   const klpsimBin = resolve(__dirname, '..', '..', '..', 'bin', 'klpsim')
   for (const tool of SANDBOX_TOOLS) symlinkSync(klpsimBin, join(run, 'bin', tool))
 
-  // simulated pids start above every pid the host can hand out
-  const daemon = new Daemon({ ...opts.sim, pidBase: opts.sim.pidBase ?? hostPidMax(), mountpoint: join(run, 'root'), control: join(run, 'control.sock') })
+  // simulated pids start above every pid the host can hand out (and above a replay's recorded ones)
+  const daemon = new Daemon({ ...opts.sim, pidBase: Math.max(opts.sim.pidBase ?? 0, hostPidMax()), mountpoint: join(run, 'root'), control: join(run, 'control.sock') })
   installOverlays(daemon.sim.kernel, { realProc: join(run, 'realproc'), realSys: join(run, 'realsys') })
   try {
+    await opts.prepare?.(daemon)
     await daemon.start()
     opts.onReady?.(daemon)
     const env = {

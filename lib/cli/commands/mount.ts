@@ -1,8 +1,9 @@
 import type { Argv, CommandModule } from 'yargs'
 import { Daemon } from '../../daemon'
 import { RealClock } from '../../kernel/clock'
-import { bootOptions, BootArgs, simulatorOptions, UsageError } from '../sim-options'
+import { bootOptions, BootArgs, simulatorOptions } from '../sim-options'
 import { defaultMountpoint } from '../instance'
+import { prepareReplay, REPLAY_DESCRIPTION } from '../replay-option'
 
 interface MountArgs extends BootArgs { dir?: string, 'allow-other': boolean, replay?: string }
 
@@ -12,15 +13,12 @@ export const command: CommandModule<object, MountArgs> = {
   builder: (y: Argv) => bootOptions(y
     .positional('dir', { type: 'string', describe: 'mount point' })
     .option('allow-other', { type: 'boolean', default: false, describe: 'let other users access the mount (default: owner only)' })
-    .option('replay', { type: 'string', describe: 'boot into the state a recording shows (klpsim record): its patches, modules, tasks and timeline' })) as Argv<MountArgs>,
+    .option('replay', { type: 'string', describe: REPLAY_DESCRIPTION })) as Argv<MountArgs>,
   handler: async (args) => {
     const simOpts = simulatorOptions(args)
-    const rec = args.replay === undefined ? undefined : await import('../../record/replay')
-    if (rec && args.mode === 'stop-machine') throw new UsageError('--replay reproduces the ftrace livepatch core; it does not go with --mode stop-machine')
-    const fixture = rec && await rec.readFixture(args.replay!).catch((e: Error) => { throw new UsageError(`--replay: ${e.message}`) })
-    const boot = rec && fixture ? rec.replayBootOptions(fixture, args.kernel) : {}
-    const daemon = new Daemon({ ...simOpts, ...boot, mountpoint: args.dir ?? defaultMountpoint(), allowOther: args['allow-other'] })
-    if (rec && fixture) process.stdout.write(rec.replayReport(args.replay!, await rec.replay(daemon.sim, fixture)))
+    const replay = args.replay === undefined ? undefined : await prepareReplay(args.replay, args)
+    const daemon = new Daemon({ ...simOpts, ...replay?.boot, mountpoint: args.dir ?? defaultMountpoint(), allowOther: args['allow-other'] })
+    if (replay) process.stdout.write(await replay.apply(daemon.sim))
     await daemon.start()
     const k = daemon.sim.kernel
     process.stdout.write(`klpsim: ${k.release} (${daemon.sim.mode}) mounted at ${daemon.mountpoint}\n`)
