@@ -22,7 +22,7 @@ import { performance } from 'perf_hooks'
 import {
   EACCES, EBADF, EINTR, EIO, ENODEV, ENOENT, ENOTDIR, EPERM, EINVAL, ETIMEDOUT,
   KAttr, KDir, KNode, KSpecial, KSymlink, OpenFile,
-  S_IFCHR, S_IFREG, nodeMode, openNode, truncateNode, walk,
+  NO_ID, S_IFCHR, S_IFREG, chmodNode, chownNode, nodeMode, openNode, truncateNode, walk,
 } from '../kobject'
 import { FUSE_NATIVE_OPS, FuseBinding, NativeHandle, loadFuse } from './libfuse'
 import { SpareCpu } from './spare-cpu'
@@ -130,6 +130,8 @@ class Server implements FuseMount {
   private readonly b: FuseBinding
   private readonly thread: Buffer
   private readonly stat = new Uint32Array(18)
+  private readonly ownerUid = process.getuid?.() ?? 0
+  private readonly ownerGid = process.getgid?.() ?? 0
   private readonly files: (OpenFile | null)[] = [null]
   private readonly freeSlots: number[] = []
   private readonly pending = new Set<Pending>()
@@ -181,8 +183,8 @@ class Server implements FuseMount {
     on(b.op_utimens, this.opUtimens)
     on(b.op_create, this.opCreate)
     on(b.op_mknod, this.opMknod)
-    on(b.op_chmod, this.voidOp(b.fuse_native_signal_chmod, -EPERM))
-    on(b.op_chown, this.voidOp(b.fuse_native_signal_chown, -EPERM))
+    on(b.op_chmod, this.opChmod)
+    on(b.op_chown, this.opChown)
     on(b.op_mkdir, this.voidOp(b.fuse_native_signal_mkdir, -EPERM))
     on(b.op_rmdir, this.voidOp(b.fuse_native_signal_rmdir, -EPERM))
     on(b.op_unlink, this.voidOp(b.fuse_native_signal_unlink, -EPERM))
@@ -347,8 +349,9 @@ class Server implements FuseMount {
     const lo = ms % TWO32
     const hi = (ms - lo) / TWO32
     st[0] = mode
-    st[1] = 0 // uid
-    st[2] = 0 // gid
+    // the simulated kernel's root is the daemon's owner
+    st[1] = node.uid === 0 ? this.ownerUid : node.uid
+    st[2] = node.gid === 0 ? this.ownerGid : node.gid
     st[3] = size
     st[4] = 0
     st[5] = 0 // dev
@@ -638,6 +641,31 @@ class Server implements FuseMount {
     this.b.fuse_native_signal_utimens(h, res)
   }
 
+  private readonly opChmod = (h: NativeHandle, _op: number, p: string, mode: number): void => {
+    this.touch()
+    let res: number
+    try {
+      const node = walk(this.root, p)
+      res = node === undefined ? -ENOENT : chmodNode(node, mode)
+    } catch (err) {
+      res = this.fail(err, 'chmod', p)
+    }
+    this.b.fuse_native_signal_chmod(h, res)
+  }
+
+  private readonly opChown = (h: NativeHandle, _op: number, p: string, uid: number, gid: number): void => {
+    this.touch()
+    let res: number
+    try {
+      const node = walk(this.root, p)
+      const toSim = (id: number, owner: number) => (id === owner ? 0 : id)
+      res = node === undefined ? -ENOENT : (chownNode(node, uid === NO_ID ? NO_ID : toSim(uid, this.ownerUid), gid === NO_ID ? NO_ID : toSim(gid, this.ownerGid)))
+    } catch (err) {
+      res = this.fail(err, 'chown', p)
+    }
+    this.b.fuse_native_signal_chown(h, res)
+  }
+
   private readonly opCreate = (h: NativeHandle): void => {
     this.touch()
     this.b.fuse_native_signal_create(h, -EACCES, 0)
@@ -685,7 +713,9 @@ function buildOptions (opts: MountOptions, interruptSignal: NodeJS.Signals | nul
     // libfuse then signals the worker thread of an interrupted request
     o.push('intr', `intr_signal=${signo}`)
   }
-  if (opts.allowOther) o.push('allow_other')
+  // shared with other users, the kernel checks modes and owners as for real
+  // sysfs: a world-readable attribute reads, only the owner writes
+  if (opts.allowOther) o.push('allow_other', 'default_permissions')
   for (const extra of opts.extraOptions ?? []) o.push(safe(extra, 'option'))
   return o.join(',')
 }

@@ -27,6 +27,7 @@ export class Procfs {
     root.addAttr('kallsyms', 0o444, { show: () => [...k.kallsyms.lines()].join('') }, 'seq')
     root.addAttr('modules', 0o444, { show: () => this.showModules() }, 'seq')
     const sys = root.ensureDir('sys', 0o555)
+    sys.setattrRule = 'none'
     this.sysKernel = sys.ensureDir('kernel', 0o555)
     const sk = this.sysKernel
     sk.addAttr('ftrace_enabled', 0o644, {
@@ -115,6 +116,7 @@ class PidDirs implements DirProvider {
     const cached = withTasks ? this.cache.get(task) : undefined
     if (cached) return cached
     const d = new KDir(String(task.pid), 0o555)
+    d.setattrRule = 'owner'
     addTaskFiles(this.k, d, task)
     if (withTasks) {
       const tdir = d.ensureDir('task', 0o555)

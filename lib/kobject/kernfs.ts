@@ -1,6 +1,6 @@
 // Open-file semantics of the pseudo-files: the rules kernfs (sysfs) and seq_file
 // (procfs, debugfs, tracefs) apply, shared by every front end.
-import { EACCES, EINVAL, EIO, EISDIR, ENODEV } from './errno'
+import { EACCES, EINVAL, EIO, EISDIR, ENODEV, EPERM } from './errno'
 import { KAttr, KDir, KNode, KSpecial, KSymlink, ShowValue, SpecialHandle } from './node'
 
 export const O_ACCMODE = 0o3
@@ -57,6 +57,29 @@ export function truncateNode (node: KNode): number {
     if (node.flavor === 'seq' && node.truncate) node.truncate()
     return 0
   }
+  return 0
+}
+
+/** chown's "leave unchanged" id ((uid_t)-1). */
+export const NO_ID = 0xffffffff
+
+/**
+ * chmod(2) on a node whose permission checks have passed: the new permission
+ * bits are kept on the node (kernfs keeps them in its iattrs) and open() checks
+ * them from then on.
+ */
+export function chmodNode (node: KNode, mode: number): number {
+  if (node instanceof KSymlink) return 0
+  if (node.effectiveSetattrRule !== 'any') return -EPERM
+  node.mode = mode & 0o7777
+  return 0
+}
+
+/** chown(2) on a node whose permission checks have passed. */
+export function chownNode (node: KNode, uid: number, gid: number): number {
+  if (node.effectiveSetattrRule === 'none') return -EPERM
+  if (uid !== NO_ID) node.uid = uid
+  if (gid !== NO_ID) node.gid = gid
   return 0
 }
 

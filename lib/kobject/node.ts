@@ -18,6 +18,13 @@ export type StoreFn = (data: string) => number | Promise<number>
  */
 export type AttrFlavor = 'sysfs' | 'seq'
 
+/**
+ * Which attribute changes a file system's setattr accepts for the nodes below:
+ * 'any' (kernfs, debugfs, tracefs, procfs entries), 'owner' (proc_setattr of
+ * /proc/<pid>: chown only, chmod EPERM), 'none' (proc_sys_setattr: EPERM).
+ */
+export type SetattrRule = 'any' | 'owner' | 'none'
+
 let nextIno = 2
 
 export abstract class KNode {
@@ -25,7 +32,18 @@ export abstract class KNode {
   parent: KDir | null = null
   removed = false
   readonly ctime = new Date()
+  /** Owner and group as chown set them; 0 is the simulated kernel's root. */
+  uid = 0
+  gid = 0
+  /** Set on the root of a subtree whose setattr rule differs from its parent's. */
+  setattrRule?: SetattrRule
   constructor (public name: string, public mode: number) {}
+
+  /** The setattr rule of the nearest node up the tree that sets one. */
+  get effectiveSetattrRule (): SetattrRule {
+    for (let n: KNode | null = this; n; n = n.parent) if (n.setattrRule) return n.setattrRule
+    return 'any'
+  }
 
   /** Path from the tree root, e.g. "/sys/kernel/livepatch/p". */
   get path (): string {

@@ -2,10 +2,12 @@
 // without /dev/fuse. It goes through the same open/read/write rules as FUSE.
 import { ENOENT, ENOTDIR, errnoName, strerror, EPERM, EACCES } from './errno'
 import { KAttr, KDir, KNode, KSpecial, KSymlink, walk } from './node'
-import { O_NONBLOCK, O_RDONLY, O_TRUNC, O_WRONLY, openNode, OpenFile, truncateNode } from './kernfs'
+import { chmodNode, chownNode, NO_ID, O_NONBLOCK, O_RDONLY, O_TRUNC, O_WRONLY, openNode, OpenFile, truncateNode } from './kernfs'
 
 export interface ViewStats {
   mode: number
+  uid: number
+  gid: number
   size: number
   ino: number
   mtime: Date
@@ -44,6 +46,8 @@ export function nodeStats (node: KNode): ViewStats {
   const type = mode & 0o170000
   return {
     mode,
+    uid: node.uid,
+    gid: node.gid,
     size: node instanceof KAttr ? node.size : 0,
     ino: node.ino,
     mtime: node.ctime,
@@ -163,6 +167,16 @@ export class FsView {
       if (r instanceof Promise) throw new Error(`writeFileSync: ${path} needs an asynchronous write; use writeFile`)
       check(r, 'write', path)
     } finally { file.release() }
+  }
+
+  /** chmod(2), following symlinks: the caller is the simulated kernel's root. */
+  chmodSync (path: string, mode: number): void {
+    check(chmodNode(this.resolve(path, 'chmod'), mode), 'chmod', path)
+  }
+
+  /** chown(2), following symlinks; -1 leaves an id unchanged. */
+  chownSync (path: string, uid: number, gid: number): void {
+    check(chownNode(this.resolve(path, 'chown'), uid === -1 ? NO_ID : uid, gid === -1 ? NO_ID : gid), 'chown', path)
   }
 
   mkdirSync (path: string): never { throw new FsViewError(-EPERM, 'mkdir', path) }

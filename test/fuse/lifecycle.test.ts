@@ -135,6 +135,7 @@ fuseTest('mount options: no caching, owner-only access unless allowOther', async
   const other = buildTree()
   const open = await mountTemp(t, other.root, { allowOther: true })
   t.regex((await mountsOf(open.dir))[0], /allow_other/)
+  t.regex((await mountsOf(open.dir))[0], /default_permissions/)
   // the temp dir itself is 0700, but the mounted root (0755) covers it
   const allowed = await sh(nobody.replace(quote(dir), quote(open.dir)))
   t.is(allowed.code, 0, allowed.stderr)

@@ -151,6 +151,20 @@ fuseTest('the mount is its owner\'s only, unless --allow-other', async (t) => {
   const allowed = await nobody(`${shared.dir}/proc/cmdline`)
   t.is(allowed.code, 0, allowed.stderr)
   t.regex(allowed.stdout, /^BOOT_IMAGE=/)
+  // shared, it is a system's kernel: others get what the modes give them
+  const asNobody = (script: string) => run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', script])
+  const write = await asNobody(`echo 0 > ${shared.dir}/proc/sys/kernel/ftrace_enabled`)
+  t.is(write.code, 2)
+  t.regex(write.stderr, /ftrace_enabled: Permission denied/)
+  for (const f of ['proc/1/stack', 'sys/kernel/debug/kprobes/enabled']) {
+    const r = await asNobody(`cat ${shared.dir}/${f}`)
+    t.is(r.code, 1, f)
+    t.regex(r.stderr, /Permission denied/)
+  }
+  const chmod = await asNobody(`chmod 0666 ${shared.dir}/proc/sys/kernel/ftrace_enabled`)
+  t.regex(chmod.stderr, /Operation not permitted/)
+  const ownerWrites = await run('sh', ['-c', `echo 0 > ${shared.dir}/proc/sys/kernel/ftrace_enabled && cat ${shared.dir}/proc/sys/kernel/ftrace_enabled`])
+  t.is(ownerWrites.stdout, '0\n', ownerWrites.stderr)
 })
 
 fuseTest('an unmount by someone else is noticed: closed resolves and a blocked reader is answered', async (t) => {

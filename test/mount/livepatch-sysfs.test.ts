@@ -255,6 +255,31 @@ fuseTest('creating, removing and renaming entries fail as on sysfs', async (t) =
   t.is(ls.stdout, ['.', './enabled', './force', './replace', './stack_order', './transition', './vmlinux', './vmlinux/cmdline_proc_show,1', './vmlinux/patched'].join('\n') + '\n')
 })
 
+fuseTest('chmod and chown as root are kept and open() checks the new mode; /proc/<pid> and /proc/sys refuse', async (t) => {
+  const m = await bootMachine(t)
+  t.is(await m.insmod('test_klp_livepatch'), 0)
+  const set = await m.sh(`chmod 0444 ${L}/enabled && chown 1000:100 ${L}/enabled && stat -c '%A %u:%g' ${L}/enabled`)
+  t.is(set.code, 0, set.stderr)
+  t.is(set.stdout, '-r--r--r-- 1000:100\n')
+  const denied = await m.bash(`echo 0 > ${L}/enabled`)
+  t.is(denied.code, 1)
+  t.regex(denied.stderr, /enabled: Permission denied\n$/)
+  t.is((await m.sh(`cat ${L}/enabled`)).stdout, '1\n')
+  const refused: [string, string][] = [
+    ['chmod 0444 proc/1/stack', "chmod: changing permissions of 'proc/1/stack': Operation not permitted"],
+    ['chmod 0600 proc/sys/kernel/ftrace_enabled', "chmod: changing permissions of 'proc/sys/kernel/ftrace_enabled': Operation not permitted"],
+    ['chown 1000 proc/sys/kernel/tainted', "chown: changing ownership of 'proc/sys/kernel/tainted': Operation not permitted"],
+  ]
+  for (const [cmd, err] of refused) {
+    const r = await m.sh(`LC_ALL=C ${cmd}`)
+    t.is(r.code, 1, cmd)
+    t.is(r.stderr.replace(/[‘’]/g, "'"), err + '\n')
+  }
+  t.is((await m.sh('chown 1000 proc/1/stack && stat -c %u:%a proc/1/stack')).stdout, '1000:400\n')
+  const back = await m.bash(`chmod 0644 ${L}/enabled && echo 0 > ${L}/enabled`)
+  t.is(back.code, 0, back.stderr)
+})
+
 fuseTest('an fd kept open on enabled of a removed patch gets ENODEV', async (t) => {
   const m = await bootMachine(t)
   t.is(await m.insmod('test_klp_livepatch'), 0)
