@@ -12,7 +12,8 @@ import type { ModuleImage } from './kernel/loader'
 import type { ModuleDefinition } from './kernel/module'
 import { EFBIG, ENOEXEC } from './kobject/errno'
 import { modinfoFor } from './module-image'
-import { BUILTIN_MODULES, BuiltinModule } from './modules'
+import { BUILTIN_MODULES, BuiltinModule, builtinSource } from './modules'
+import { definitionSource, importsOfSource } from './module-imports'
 
 /** The largest module file klpsim reads or accepts (a real kernel module is rarely above a few MiB). */
 export const MAX_MODULE_FILE = 64 * 1024 * 1024
@@ -148,6 +149,8 @@ export interface KoOptions {
   release?: string
   /** Text the srcversion digest covers (the bundled source); the definition by default. */
   source?: string
+  /** The module's code, searched for the kernel symbols it calls; the source, else the definition's functions, by default. */
+  code?: string
 }
 
 /** The .ko bytes for a definition and the payload that recreates it. */
@@ -157,12 +160,13 @@ export function koFor (def: ModuleDefinition, payload: ModulePayload, opts: KoOp
     modinfo: modinfoFor(def, vermagicFor(opts.release), opts.source),
     payload: encodePayload(payload),
     klpRefs: klpRefsOf(def),
+    imports: importsOfSource(opts.code ?? opts.source ?? definitionSource(def)),
   })
 }
 
 /** The .ko of a built-in module, as `klpsim modules export` writes it. */
 export function builtinKo (b: BuiltinModule, release?: string): Buffer {
-  return koFor(b.def, { format: 1, builtin: b.def.name }, { release })
+  return koFor(b.def, { format: 1, builtin: b.def.name }, { release, code: builtinSource(b) })
 }
 
 export interface LoadedModuleFile {
@@ -206,5 +210,5 @@ export function readModuleFile (data: Buffer): LoadedModuleFile {
   if (def.name !== ko.name) {
     throw new ModuleFileError(ENOEXEC, `klpsim: ${label}: the module's code is for '${def.name}', not '${ko.name}'`)
   }
-  return { ko, image: { def, name: ko.name, modinfo: ko.modinfo, elf: ko.elf } }
+  return { ko, image: { def, name: ko.name, modinfo: ko.modinfo, elf: ko.elf, imports: ko.imports } }
 }

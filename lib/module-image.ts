@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto'
 import type { ModuleDefinition } from './kernel/module'
 import type { ModuleImage } from './kernel/loader'
+import { definitionSource, importsOfSource } from './module-imports'
 
 /** srcversion: 24 upper-case hex digits, a digest of the module's source. */
 export function srcversion (def: ModuleDefinition, source?: string): string {
@@ -40,7 +41,7 @@ function paramTypeName (t: string): string {
   }
 }
 
-/** An image of a module definition as the loader takes it. */
-export function imageOf (def: ModuleDefinition, vermagic: string): ModuleImage {
-  return { def, name: def.name, modinfo: modinfoFor(def, vermagic) }
+/** An image of a module definition as the loader takes it; source is the module's code (else its definition's functions). */
+export function imageOf (def: ModuleDefinition, vermagic: string, source?: string): ModuleImage {
+  return { def, name: def.name, modinfo: modinfoFor(def, vermagic), imports: importsOfSource(source ?? definitionSource(def)) }
 }

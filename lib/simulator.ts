@@ -5,7 +5,7 @@ import { Livepatch } from './livepatch/livepatch'
 import type { StopMachineOptions } from './livepatch/stopmachine/core'
 import { FsView } from './kobject/view'
 import type { ModuleImage } from './kernel/loader'
-import { findBuiltin } from './modules'
+import { builtinSource, findBuiltin } from './modules'
 import { imageOf } from './module-image'
 import type { Task } from './kernel/task'
 import type { BoolSyntax } from './kernel/kstrtox'
@@ -54,7 +54,7 @@ export class Simulator {
   /** The image of a built-in module by name or file name (livepatch-sample.ko). */
   builtinImage (name: string): ModuleImage | undefined {
     const b = findBuiltin(name)
-    return b ? imageOf(b.def, this.kernel.vermagic) : undefined
+    return b ? imageOf(b.def, this.kernel.vermagic, builtinSource(b)) : undefined
   }
 
   /** A user task that enters the kernel for one system call, then exits. */

@@ -1,6 +1,6 @@
 import {
   EM_AARCH64, EM_X86_64, R_AARCH64_ABS64, R_X86_64_64, SHF_ALLOC, SHF_INFO_LINK, SHF_RELA_LIVEPATCH,
-  SHF_WRITE, SHN_LIVEPATCH, SHT_NOBITS, SHT_PROGBITS, SHT_SYMTAB, STB_GLOBAL, STT_NOTYPE, STT_OBJECT,
+  SHF_WRITE, SHN_LIVEPATCH, SHN_UNDEF, STB_LOCAL, SHT_NOBITS, SHT_PROGBITS, SHT_SYMTAB, STB_GLOBAL, STT_NOTYPE, STT_OBJECT,
 } from './constants'
 import { parseKlpRelaSecName } from './klp'
 import { ElfFile, ElfFormatError, MODULE_NAME_LEN, THIS_MODULE_NAME_OFFSET, parseElf } from './reader'
@@ -23,6 +23,8 @@ export interface KoSpec {
   /** Simulator payload, kept in the non-SHF_ALLOC section `.klpsim.module`. */
   payload?: Buffer
   klpRefs?: KlpRef[]
+  /** Kernel symbols the module links against: undefined (SHN_UNDEF) global symbols. */
+  imports?: string[]
 }
 
 export interface KlpRelaSectionInfo {
@@ -50,6 +52,8 @@ export interface KoFile {
   vermagic: string | undefined
   /** Sections flagged SHF_RELA_LIVEPATCH, in section order. */
   klpRelaSections: KlpRelaSectionInfo[]
+  /** Named undefined global symbols, in symbol-table order: what simplify_symbols resolves. */
+  imports: string[]
 }
 
 /** sizeof(struct module) the simulated kernel was built with (x86_64 value). */
@@ -151,6 +155,7 @@ export function koWriter(spec: KoSpec): KoParts {
     type: SHT_PROGBITS, flags: SHF_ALLOC | SHF_WRITE, addralign: 64, data: tm,
   })
   w.addSymbol({ name: '__this_module', bind: STB_GLOBAL, type: STT_OBJECT, section: thisModule, size: THIS_MODULE_SIZE })
+  for (const name of spec.imports ?? []) w.addSymbol({ name, bind: STB_GLOBAL, type: STT_NOTYPE, section: SHN_UNDEF })
 
   return { writer: w, thisModule, modinfo, payload, refs, klpRelas, klpSymbols }
 }
@@ -221,5 +226,6 @@ export function readKo(buf: Buffer | Uint8Array): KoFile {
     livepatch: firstModinfo(modinfo, 'livepatch') !== undefined,
     vermagic: firstModinfo(modinfo, 'vermagic'),
     klpRelaSections,
+    imports: elf.symbols.filter((sym) => sym.shndx === SHN_UNDEF && sym.bind !== STB_LOCAL && sym.name !== '').map((sym) => sym.name),
   }
 }

@@ -56,6 +56,8 @@ export class Kernel {
   readonly printk: Printk
   readonly dyndbg = new DynamicDebug()
   readonly kallsyms = new Kallsyms()
+  /** The symbols modules may link against (__ksymtab): subsystems export theirs at boot. */
+  readonly exports = new Set<string>()
   readonly ftrace: Ftrace
   readonly dispatch: Dispatch
   readonly sched: Scheduler

@@ -18,6 +18,8 @@ export interface ModuleImage {
   modinfo: Array<[string, string]>
   /** Opaque data for relocation hooks (the parsed ELF for livepatch relocations). */
   elf?: unknown
+  /** The kernel symbols the module's code links against (its undefined symbols). */
+  imports?: readonly string[]
 }
 
 export type ModuleNotifierEvent = 'COMING' | 'LIVE' | 'GOING'
@@ -177,6 +179,15 @@ export class ModuleLoader {
       mod.sysfsDir = null
       return err
     }
+
+    // simplify_symbols: every undefined symbol must be exported by the kernel
+    let unresolved = 0
+    for (const sym of image.imports ?? []) {
+      if (k.exports.has(sym)) continue
+      k.printk.log(KERN_WARNING, `${name}: Unknown symbol ${sym} (err ${-ENOENT})`)
+      unresolved = -ENOENT
+    }
+    if (unresolved) return fail(unresolved)
 
     // parameters
     for (const [pname, spec] of Object.entries(image.def.params ?? {})) {

@@ -15,13 +15,15 @@ export interface KlpAbi {
   readonly registerModel: boolean
   /** Atomic replace and nops (5.1+) */
   readonly atomicReplace: boolean
+  /** System states: klp_get_state, klp_get_prev_state (5.5+) */
+  readonly systemStates: boolean
 }
 
 const PROFILES: Record<string, KlpAbi> = {
-  '7.1': { profile: '7.1', replaceAttr: true, stackOrderAttr: true, patchedAttr: true, signalAttr: false, registerModel: false, atomicReplace: true },
-  '6.1': { profile: '6.1', replaceAttr: false, stackOrderAttr: false, patchedAttr: true, signalAttr: false, registerModel: false, atomicReplace: true },
-  '5.10': { profile: '5.10', replaceAttr: false, stackOrderAttr: false, patchedAttr: false, signalAttr: false, registerModel: false, atomicReplace: true },
-  '4.19': { profile: '4.19', replaceAttr: false, stackOrderAttr: false, patchedAttr: false, signalAttr: true, registerModel: true, atomicReplace: false },
+  '7.1': { profile: '7.1', replaceAttr: true, stackOrderAttr: true, patchedAttr: true, signalAttr: false, registerModel: false, atomicReplace: true, systemStates: true },
+  '6.1': { profile: '6.1', replaceAttr: false, stackOrderAttr: false, patchedAttr: true, signalAttr: false, registerModel: false, atomicReplace: true, systemStates: true },
+  '5.10': { profile: '5.10', replaceAttr: false, stackOrderAttr: false, patchedAttr: false, signalAttr: false, registerModel: false, atomicReplace: true, systemStates: true },
+  '4.19': { profile: '4.19', replaceAttr: false, stackOrderAttr: false, patchedAttr: false, signalAttr: true, registerModel: true, atomicReplace: false, systemStates: false },
 }
 
 export const PROFILE_NAMES = Object.keys(PROFILES)

@@ -2,7 +2,7 @@
 // module's own unloading, kprobes, static keys and calls, function sizes,
 // replace and nops, callbacks versus hooks, ELF relocation checks, symbol
 // positions and the function directories.
-import { EBUSY, EINVAL, ENOPKG, EWOULDBLOCK } from '../../lib/kobject/errno'
+import { EBUSY, EINVAL, ENOENT, ENOPKG, EWOULDBLOCK } from '../../lib/kobject/errno'
 import { buildKo, readKo } from '../../lib/elf/ko'
 import { defineModule, ModuleDefinition } from '../../lib/kernel/module'
 import { modinfoFor } from '../../lib/module-image'
@@ -196,6 +196,27 @@ row('callbacks vs load and unload hooks', {
     mark = m.mark()
     t.is(await m.rmmod('hooked'), 0)
     t.true(m.log(mark).includes('hooked: unload hook'), 'unload hooks run at unregistration')
+  },
+})
+
+row('shadow variables and system states: supported vs not built (Unknown symbol at insmod)', {
+  ftrace: async (t, m) => {
+    const mark = m.mark()
+    t.is(await m.insmod('test_klp_shadow_vars'), 0)
+    t.true(m.log(mark).some(l => l.startsWith('test_klp_shadow_vars: klp_shadow_get_or_alloc(')), 'the API ran')
+    t.is(await m.insmod('test_klp_state'), 0)
+    await transitionDone(m)
+  },
+  stopMachine: async (t, m) => {
+    const mark = m.mark()
+    t.is(await m.insmod('test_klp_shadow_vars'), -ENOENT)
+    t.is(await m.insmod('test_klp_state'), -ENOENT)
+    t.deepEqual(m.log(mark).filter(l => l.includes('Unknown symbol')), [
+      ...['alloc', 'free', 'free_all', 'get', 'get_or_alloc'].map(f => `test_klp_shadow_vars: Unknown symbol klp_shadow_${f} (err -2)`),
+      'test_klp_state: Unknown symbol klp_get_prev_state (err -2)',
+      'test_klp_state: Unknown symbol klp_get_state (err -2)',
+    ])
+    t.is((await m.sh('ls "$R/sys/kernel/livepatch"; ls "$R/sys/module" | grep -c test_klp')).stdout, '0\n', 'no patch directory, no module directory')
   },
 })
 
