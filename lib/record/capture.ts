@@ -11,9 +11,14 @@ import {
   RecordedSymbol, RecordedTask, RecordFixture, Snapshot,
 } from './format'
 
+/** The file operations a capture uses: node's fs.promises, or an in-memory host for tests (memfs). */
+export type CaptureFs = Pick<typeof fsp, 'readFile' | 'readdir' | 'opendir' | 'lstat'>
+
 export interface CaptureOptions {
   /** The root to read under: / for this host, or a klpsim mount point. */
   root: string
+  /** Where root is read from (default: this machine's file systems). */
+  fs?: CaptureFs
   /** How long to keep taking snapshots (0: one snapshot). */
   durationMs: number
   intervalMs: number
@@ -32,18 +37,18 @@ const READ_PARALLEL = 32
 /** A distance to the next function larger than this is a gap, not a size. */
 const MAX_FUNCTION_SIZE = 0x100000n
 
-async function readText (path: string): Promise<string | null> {
-  try { return await fsp.readFile(path, 'utf8') } catch { return null }
+async function readText (io: CaptureFs, path: string): Promise<string | null> {
+  try { return await io.readFile(path, 'utf8') } catch { return null }
 }
 
 /**
  * A directory's entries in the order the kernel lists them (readdir sorts them
  * by name; sysfs order is the order objects and functions were added in).
  */
-async function entries (dir: string): Promise<Array<{ name: string, dir: boolean }> | null> {
+async function entries (io: CaptureFs, dir: string): Promise<Array<{ name: string, dir: boolean }> | null> {
   const names: string[] = []
   try {
-    const d = await fsp.opendir(dir)
+    const d = await io.opendir(dir)
     for await (const e of d) names.push(e.name)
   } catch {
     return null
@@ -51,15 +56,15 @@ async function entries (dir: string): Promise<Array<{ name: string, dir: boolean
   const out: Array<{ name: string, dir: boolean }> = []
   for (const name of names) {
     try {
-      out.push({ name, dir: (await fsp.lstat(join(dir, name))).isDirectory() })
+      out.push({ name, dir: (await io.lstat(join(dir, name))).isDirectory() })
     } catch { /* gone meanwhile */ }
   }
   return out
 }
 
 /** An attribute's value without its trailing newline, or null when it cannot be read (write-only, failing). */
-async function attr (path: string): Promise<string | null> {
-  const v = await readText(path)
+async function attr (io: CaptureFs, path: string): Promise<string | null> {
+  const v = await readText(io, path)
   return v === null ? null : v.replace(/\n$/, '')
 }
 
@@ -76,11 +81,11 @@ async function mapLimit<T, R> (items: readonly T[], limit: number, fn: (item: T)
   return out
 }
 
-async function readObject (dir: string, name: string): Promise<RecordedObject> {
+async function readObject (io: CaptureFs, dir: string, name: string): Promise<RecordedObject> {
   const obj: RecordedObject = { name, attributes: {}, functions: [] }
-  for (const e of (await entries(dir)) ?? []) {
+  for (const e of (await entries(io, dir)) ?? []) {
     if (!e.dir) {
-      obj.attributes[e.name] = await attr(join(dir, e.name))
+      obj.attributes[e.name] = await attr(io, join(dir, e.name))
       continue
     }
     const comma = e.name.lastIndexOf(',')
@@ -90,20 +95,20 @@ async function readObject (dir: string, name: string): Promise<RecordedObject> {
   return obj
 }
 
-async function readPatches (root: string): Promise<RecordedPatch[]> {
+async function readPatches (io: CaptureFs, root: string): Promise<RecordedPatch[]> {
   const base = join(root, 'sys/kernel/livepatch')
-  const list = await entries(base)
+  const list = await entries(io, base)
   if (list === null) throw new RecordError(`cannot read ${base}: not a kernel with livepatch support (CONFIG_LIVEPATCH), or ${root} is not the root of one`)
   const patches: RecordedPatch[] = []
   for (const p of list) {
     if (!p.dir) continue
     const dir = join(base, p.name)
     const patch: RecordedPatch = { name: p.name, attributes: {}, objects: [] }
-    const inside = await entries(dir)
+    const inside = await entries(io, dir)
     if (inside === null) continue // freed meanwhile
     for (const e of inside) {
-      if (e.dir) patch.objects.push(await readObject(join(dir, e.name), e.name))
-      else patch.attributes[e.name] = await attr(join(dir, e.name))
+      if (e.dir) patch.objects.push(await readObject(io, join(dir, e.name), e.name))
+      else patch.attributes[e.name] = await attr(io, join(dir, e.name))
     }
     patches.push(patch)
   }
@@ -111,12 +116,12 @@ async function readPatches (root: string): Promise<RecordedPatch[]> {
 }
 
 /** Stack order: the stack_order files (6.14+), else /proc/modules, which lists the newest module first. */
-async function inStackOrder (root: string, patches: RecordedPatch[]): Promise<{ patches: RecordedPatch[], from: RecordFixture['stackOrderFrom'] }> {
+async function inStackOrder (io: CaptureFs, root: string, patches: RecordedPatch[]): Promise<{ patches: RecordedPatch[], from: RecordFixture['stackOrderFrom'] }> {
   const orders = patches.map(p => Number(p.attributes.stack_order))
   if (patches.length && orders.every(n => Number.isInteger(n) && n > 0)) {
     return { patches: [...patches].sort((a, b) => Number(a.attributes.stack_order) - Number(b.attributes.stack_order)), from: 'stack_order' }
   }
-  const mods = ((await readText(join(root, 'proc/modules'))) ?? '').split('\n').map(l => l.split(' ')[0]).filter(Boolean)
+  const mods = ((await readText(io, join(root, 'proc/modules'))) ?? '').split('\n').map(l => l.split(' ')[0]).filter(Boolean)
   const age = (name: string): number => {
     const i = mods.indexOf(name)
     return i < 0 ? -1 : mods.length - i
@@ -139,10 +144,10 @@ function parseStat (text: string): { state: string, ppid: number, kthread: boole
   return { state: f[0], ppid: Number(f[1]), kthread: (flags & PF_KTHREAD) !== 0 }
 }
 
-async function readTask (root: string, pid: number, tid: number): Promise<RecordedTask | null> {
+async function readTask (io: CaptureFs, root: string, pid: number, tid: number): Promise<RecordedTask | null> {
   const dir = join(root, 'proc', String(pid), 'task', String(tid))
   const [comm, stat, ps, stack] = await Promise.all([
-    readText(join(dir, 'comm')), readText(join(dir, 'stat')), readText(join(dir, 'patch_state')), readText(join(dir, 'stack')),
+    readText(io, join(dir, 'comm')), readText(io, join(dir, 'stat')), readText(io, join(dir, 'patch_state')), readText(io, join(dir, 'stack')),
   ])
   if (comm === null) return null // exited meanwhile
   const st = stat === null ? null : parseStat(stat)
@@ -159,36 +164,36 @@ async function readTask (root: string, pid: number, tid: number): Promise<Record
   }
 }
 
-async function readTasks (root: string): Promise<RecordedTask[]> {
+async function readTasks (io: CaptureFs, root: string): Promise<RecordedTask[]> {
   let names: string[]
-  try { names = await fsp.readdir(join(root, 'proc')) } catch { throw new RecordError(`cannot read ${join(root, 'proc')}`) }
+  try { names = await io.readdir(join(root, 'proc')) } catch { throw new RecordError(`cannot read ${join(root, 'proc')}`) }
   const pids = names.filter(n => /^[1-9]\d*$/.test(n)).map(Number).sort((a, b) => a - b)
   const ids: Array<[number, number]> = []
   await mapLimit(pids, READ_PARALLEL, async (pid) => {
     let tids: number[]
     try {
-      tids = (await fsp.readdir(join(root, 'proc', String(pid), 'task'))).filter(n => /^\d+$/.test(n)).map(Number)
+      tids = (await io.readdir(join(root, 'proc', String(pid), 'task'))).filter(n => /^\d+$/.test(n)).map(Number)
     } catch {
       tids = []
     }
     for (const tid of tids) ids.push([pid, tid])
   })
   ids.sort((a, b) => a[1] - b[1])
-  const tasks = await mapLimit(ids, READ_PARALLEL, ([pid, tid]) => readTask(root, pid, tid))
+  const tasks = await mapLimit(ids, READ_PARALLEL, ([pid, tid]) => readTask(io, root, pid, tid))
   return tasks.filter((t): t is RecordedTask => t !== null)
 }
 
-async function readModule (root: string, name: string, role: ModuleRole): Promise<RecordedModule | null> {
+async function readModule (io: CaptureFs, root: string, name: string, role: ModuleRole): Promise<RecordedModule | null> {
   const dir = join(root, 'sys/module', name)
-  const [refcnt, initstate, taint, coresize] = await Promise.all([attr(join(dir, 'refcnt')), attr(join(dir, 'initstate')), attr(join(dir, 'taint')), attr(join(dir, 'coresize'))])
+  const [refcnt, initstate, taint, coresize] = await Promise.all([attr(io, join(dir, 'refcnt')), attr(io, join(dir, 'initstate')), attr(io, join(dir, 'taint')), attr(io, join(dir, 'coresize'))])
   let holders: string[] | null
-  try { holders = (await fsp.readdir(join(dir, 'holders'))).sort() } catch { holders = null }
+  try { holders = (await io.readdir(join(dir, 'holders'))).sort() } catch { holders = null }
   // a built-in "module" (parameters only) has none of these: nothing to replay
   if (refcnt === null && initstate === null && taint === null) return null
   return { name, role, refcnt, initstate, taint, coresize, holders }
 }
 
-async function readModules (root: string, patches: RecordedPatch[], tasks: RecordedTask[]): Promise<RecordedModule[]> {
+async function readModules (io: CaptureFs, root: string, patches: RecordedPatch[], tasks: RecordedTask[]): Promise<RecordedModule[]> {
   const roles = new Map<string, ModuleRole>()
   const want = (name: string, role: ModuleRole): void => {
     const order: ModuleRole[] = ['livepatch', 'target', 'stack']
@@ -196,9 +201,9 @@ async function readModules (root: string, patches: RecordedPatch[], tasks: Recor
     if (!had || order.indexOf(role) < order.indexOf(had)) roles.set(name, role)
   }
   for (const p of patches) want(p.name, 'livepatch')
-  const all = (await fsp.readdir(join(root, 'sys/module')).catch(() => [] as string[])).sort()
+  const all = (await io.readdir(join(root, 'sys/module')).catch(() => [] as string[])).sort()
   await mapLimit(all, READ_PARALLEL, async (m) => {
-    const taint = await attr(join(root, 'sys/module', m, 'taint'))
+    const taint = await attr(io, join(root, 'sys/module', m, 'taint'))
     if (taint?.includes('K')) want(m, 'livepatch')
   })
   for (const p of patches) for (const o of p.objects) if (o.name !== 'vmlinux') want(o.name, 'target')
@@ -207,14 +212,14 @@ async function readModules (root: string, patches: RecordedPatch[], tasks: Recor
     if (f?.module) want(f.module, 'stack')
   }
   const names = [...roles.keys()].sort()
-  const mods = await mapLimit(names, READ_PARALLEL, (n) => readModule(root, n, roles.get(n)!))
+  const mods = await mapLimit(names, READ_PARALLEL, (n) => readModule(io, root, n, roles.get(n)!))
   return mods.filter((m): m is RecordedModule => m !== null)
 }
 
 interface KallsymsEntry { addr: bigint, type: string, name: string, object: string }
 
-async function readKallsyms (root: string): Promise<KallsymsEntry[]> {
-  const text = await readText(join(root, 'proc/kallsyms'))
+async function readKallsyms (io: CaptureFs, root: string): Promise<KallsymsEntry[]> {
+  const text = await readText(io, join(root, 'proc/kallsyms'))
   if (text === null) return []
   const out: KallsymsEntry[] = []
   for (const line of text.split('\n')) {
@@ -257,8 +262,8 @@ function selectSymbols (all: KallsymsEntry[], snapshots: Snapshot[]): RecordedSy
   return out
 }
 
-async function readCpus (root: string): Promise<number | null> {
-  const online = await readText(join(root, 'sys/devices/system/cpu/online'))
+async function readCpus (io: CaptureFs, root: string): Promise<number | null> {
+  const online = await readText(io, join(root, 'sys/devices/system/cpu/online'))
   if (online === null) return null
   let n = 0
   for (const part of online.trim().split(',')) {
@@ -269,12 +274,12 @@ async function readCpus (root: string): Promise<number | null> {
   return n >= 1 && n <= 64 ? n : null
 }
 
-async function takeSnapshot (root: string, atMs: number): Promise<Snapshot & { stackOrderFrom: RecordFixture['stackOrderFrom'] }> {
-  const uptime = await readText(join(root, 'proc/uptime'))
+async function takeSnapshot (io: CaptureFs, root: string, atMs: number): Promise<Snapshot & { stackOrderFrom: RecordFixture['stackOrderFrom'] }> {
+  const uptime = await readText(io, join(root, 'proc/uptime'))
   const uptimeSec = uptime === null ? NaN : Number(uptime.trim().split(/\s+/)[0])
-  const { patches, from } = await inStackOrder(root, await readPatches(root))
-  const tasks = await readTasks(root)
-  const modules = await readModules(root, patches, tasks)
+  const { patches, from } = await inStackOrder(io, root, await readPatches(io, root))
+  const tasks = await readTasks(io, root)
+  const modules = await readModules(io, root, patches, tasks)
   return { atMs, uptimeMs: Number.isFinite(uptimeSec) ? Math.round(uptimeSec * 1000) : null, patches, modules, tasks, exited: [], stackOrderFrom: from }
 }
 
@@ -313,12 +318,13 @@ function recorderName (): string {
 
 export async function capture (opts: CaptureOptions): Promise<RecordFixture> {
   const root = opts.root
+  const io = opts.fs ?? fsp
   const recordedAt = new Date().toISOString()
   const [release, tainted, cpus, kallsyms] = await Promise.all([
-    readText(join(root, 'proc/sys/kernel/osrelease')),
-    readText(join(root, 'proc/sys/kernel/tainted')),
-    readCpus(root),
-    readKallsyms(root),
+    readText(io, join(root, 'proc/sys/kernel/osrelease')),
+    readText(io, join(root, 'proc/sys/kernel/tainted')),
+    readCpus(io, root),
+    readKallsyms(io, root),
   ])
   const t0 = performance.now()
   const snapshots: Snapshot[] = []
@@ -329,7 +335,7 @@ export async function capture (opts: CaptureOptions): Promise<RecordFixture> {
     if (i > 0 && (due > opts.durationMs || opts.signal?.aborted)) break
     await waitUntil(t0 + due, opts.signal)
     if (i > 0 && opts.signal?.aborted) break
-    const { stackOrderFrom: from, ...full } = await takeSnapshot(root, Math.round(performance.now() - t0))
+    const { stackOrderFrom: from, ...full } = await takeSnapshot(io, root, Math.round(performance.now() - t0))
     if (i === 0) stackOrderFrom = from
     const snap = i === 0 ? full : delta(previous, full)
     previous = new Map(full.tasks.map(t => [t.tid, JSON.stringify(t)]))
