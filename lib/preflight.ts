@@ -5,7 +5,7 @@ import { ElfFormatError } from './elf/reader'
 import { klpWriteObjectRelocs, KlpLogger, parseKlpRelaSecName } from './elf/klp'
 import { KallsymsIndex } from './elf/kallsyms-index'
 import type { KallsymsEntry } from './elf/kallsyms-file'
-import { SHF_RELA_LIVEPATCH } from './elf/constants'
+import { SHF_RELA_LIVEPATCH, SHN_UNDEF, STB_GLOBAL } from './elf/constants'
 import { errnoName, strerror } from './kobject/errno'
 
 export interface PreflightObject {
@@ -18,6 +18,18 @@ export interface PreflightObject {
   errno: number
 }
 
+/** The module's undefined symbols against what the target exports (simplify_symbols). */
+export interface PreflightUndefined {
+  /** Undefined global symbols (weak ones may stay unresolved and are not counted). */
+  total: number
+  /** False when the table lists no exports (__ksymtab_*): a /proc/kallsyms without CONFIG_KALLSYMS_ALL. */
+  checked: boolean
+  /** Not exported by the target: insmod fails with "Unknown symbol". */
+  missing: string[]
+  /** Not exported by anything in the table, but possibly by a module the patch depends on that was not loaded when the table was taken. */
+  unchecked: string[]
+}
+
 export interface PreflightReport {
   file: string
   module: string | null
@@ -26,6 +38,7 @@ export interface PreflightReport {
   /** The kernel's messages, in the order it would print them (with their "livepatch: " prefix). */
   messages: string[]
   objects: PreflightObject[]
+  undefined: PreflightUndefined
   /** 0 when the kernel would accept the module, else the negative errno insmod would get. */
   errno: number
   verdict: 'ok' | 'refused'
@@ -47,7 +60,10 @@ function relocationCount (ko: KoFile, objname: string): number {
 
 export function preflight (file: string, data: Buffer, symbols: readonly KallsymsEntry[], opts: PreflightOptions = {}): PreflightReport {
   const messages: string[] = []
-  const report: PreflightReport = { file, module: null, livepatch: false, vermagic: null, messages, objects: [], errno: 0, verdict: 'ok', reason: null }
+  const report: PreflightReport = {
+    file, module: null, livepatch: false, vermagic: null, messages, objects: [],
+    undefined: { total: 0, checked: false, missing: [], unchecked: [] }, errno: 0, verdict: 'ok', reason: null,
+  }
   const refuse = (errno: number, reason: string): PreflightReport => {
     report.errno = errno
     report.verdict = 'refused'
@@ -71,12 +87,18 @@ export function preflight (file: string, data: Buffer, symbols: readonly Kallsym
     messages.push(`${ko.name}: version magic '${ko.vermagic}' should be '${opts.release} ...'`)
     return refuse(-8, `built for ${ko.vermagic.split(' ')[0]}, the target runs ${opts.release}`)
   }
+  const modules = new Set(symbols.filter(s => s.module !== null).map(s => s.module as string))
+  report.undefined = checkUndefined(ko, symbols, modules)
+  for (const name of report.undefined.missing) messages.push(`${ko.name}: Unknown symbol ${name} (err -2)`)
+  if (report.undefined.missing.length) {
+    const n = report.undefined.missing.length
+    return refuse(-2, `${n} undefined symbol${n === 1 ? ' is' : 's are'} not exported by the target: insmod fails with ENOENT (Unknown symbol in module)`)
+  }
   if (!ko.livepatch) messages.push(`livepatch: module ${ko.name} is not marked as a livepatch module`)
 
   const log: KlpLogger = (_level, msg) => messages.push(`livepatch: ${msg}`)
   const archLog: KlpLogger = (_level, msg) => messages.push(msg)
   const index = new KallsymsIndex(symbols, log)
-  const modules = new Set(symbols.filter(s => s.module !== null).map(s => s.module as string))
   const base = opts.loadAddress ?? 0xffffffffc0a00000n
   const wopts = { sectionBase: (i: number) => base + 0x10000n + BigInt(i) * 0x1000n, moduleName: ko.name, archLog }
 
@@ -105,6 +127,27 @@ export function preflight (file: string, data: Buffer, symbols: readonly Kallsym
   return report
 }
 
+const KSYMTAB = '__ksymtab_'
+
+/**
+ * simplify_symbols: every undefined global symbol must be exported (EXPORT_SYMBOL
+ * leaves a __ksymtab_<name> symbol) by vmlinux or a loaded module.
+ */
+function checkUndefined (ko: KoFile, symbols: readonly KallsymsEntry[], modules: ReadonlySet<string>): PreflightUndefined {
+  const wanted = ko.elf.symbols.filter(s => s.shndx === SHN_UNDEF && s.bind === STB_GLOBAL && s.name !== '').map(s => s.name)
+  const exported = new Set<string>()
+  for (const s of symbols) if (s.name.startsWith(KSYMTAB)) exported.add(s.name.slice(KSYMTAB.length))
+  const out: PreflightUndefined = { total: wanted.length, checked: exported.size > 0, missing: [], unchecked: [] }
+  if (!out.checked) return out
+  const absentDeps = (ko.modinfoMap.get('depends') ?? '').split(',').filter(d => d !== '' && !modules.has(d))
+  for (const name of wanted) {
+    if (exported.has(name)) continue
+    if (absentDeps.length) out.unchecked.push(name)
+    else out.missing.push(name)
+  }
+  return out
+}
+
 /** The report as a person reads it. */
 export function formatPreflight (r: PreflightReport): string {
   const out: string[] = []
@@ -117,6 +160,13 @@ export function formatPreflight (r: PreflightReport): string {
     }
   } else {
     out.push('targets: none (no livepatch relocations)')
+  }
+  const u = r.undefined
+  if (u.total) {
+    const deps = u.unchecked.length ? `; ${u.unchecked.length} not checked (exported by a module it depends on that the table does not show?): ${u.unchecked.join(', ')}` : ''
+    if (!u.checked) out.push(`undefined symbols: ${u.total}, not checked: the symbol table lists no exports (__ksymtab_*; dump /proc/kallsyms on a kernel with CONFIG_KALLSYMS_ALL, or use System.map)`)
+    else if (u.missing.length) out.push(`undefined symbols: ${u.total}, ${u.missing.length} not exported by the target: ${u.missing.join(', ')}${deps}`)
+    else out.push(`undefined symbols: ${u.total}, ${u.total - u.unchecked.length} exported by the target${deps}`)
   }
   if (r.messages.length) {
     out.push('kernel messages:')

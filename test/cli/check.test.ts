@@ -4,7 +4,8 @@ import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildKo, KlpRef } from '../../lib/elf/ko'
+import { buildKo, koWriter, KlpRef } from '../../lib/elf/ko'
+import { SHN_UNDEF, STB_WEAK, STT_NOTYPE } from '../../lib/elf/constants'
 
 const BIN = join(__dirname, '..', '..', '..', 'bin', 'klpsim')
 
@@ -85,6 +86,41 @@ test('a module not marked livepatch, a vermagic mismatch and a non-ELF file are 
   r = await run(['check', junk, '--kallsyms', kallsyms])
   t.is(r.code, 1)
   t.regex(r.stdout, /verdict: refused — not a loadable module/)
+})
+
+test('undefined symbols: each one the target does not export is the kernel\'s Unknown symbol line, and a refusal', async t => {
+  const withExports = join(dir, 'kallsyms-exports')
+  writeFileSync(withExports, KALLSYMS + [
+    'ffffffff82a00000 r __ksymtab__printk',
+    'ffffffff82a0000c r __ksymtab_klp_shadow_get',
+    'ffffffffc0601000 r __ksymtab_xfs_buf_read\t[xfs]',
+  ].join('\n') + '\n')
+  const build = (name: string, imports: string[], depends = '', weak: string[] = []): string => {
+    const path = join(dir, `${name}.ko`)
+    const parts = koWriter({ name, modinfo: [['livepatch', 'Y'], ['license', 'GPL'], ['depends', depends], ['name', name], ['vermagic', '6.1.0-18-amd64 SMP preempt mod_unload modversions ']], imports })
+    for (const w of weak) parts.writer.addSymbol({ name: w, bind: STB_WEAK, type: STT_NOTYPE, section: SHN_UNDEF })
+    writeFileSync(path, parts.writer.build())
+    return path
+  }
+  let r = await run(['check', build('linked', ['_printk', 'klp_shadow_get', 'xfs_buf_read'], 'xfs', ['maybe_there']), '--kallsyms', withExports])
+  t.is(r.code, 0, r.stdout)
+  t.regex(r.stdout, /\nundefined symbols: 3, 3 exported by the target\n/)
+
+  r = await run(['check', build('unlinked', ['_printk', 'klp_shadow_free', 'saved_command_line_fn']), '--kallsyms', withExports, '--json'])
+  t.is(r.code, 1)
+  const report = JSON.parse(r.stdout)
+  t.deepEqual(report.undefined, { total: 3, checked: true, missing: ['klp_shadow_free', 'saved_command_line_fn'], unchecked: [] })
+  t.deepEqual(report.messages, ['unlinked: Unknown symbol klp_shadow_free (err -2)', 'unlinked: Unknown symbol saved_command_line_fn (err -2)'], 'a global function that is not exported does not link either')
+  t.is(report.errno, -2)
+  t.is(report.reason, '2 undefined symbols are not exported by the target: insmod fails with ENOENT (Unknown symbol in module)')
+
+  r = await run(['check', build('needs_ext4', ['ext4_get_inode_loc'], 'ext4'), '--kallsyms', withExports])
+  t.is(r.code, 0, 'ext4 was not loaded when the table was taken: it may export the symbol')
+  t.regex(r.stdout, /undefined symbols: 1, 0 exported by the target; 1 not checked \(exported by a module it depends on that the table does not show\?\): ext4_get_inode_loc\n/)
+
+  r = await run(['check', build('no_exports', ['whatever']), '--kallsyms', kallsyms])
+  t.is(r.code, 0)
+  t.regex(r.stdout, /undefined symbols: 1, not checked: the symbol table lists no exports/)
 })
 
 test('bad arguments give one clear line', async t => {
