@@ -4,8 +4,6 @@
 // never overlap, every successful write must be one transition (or reversal)
 // in the log, and the final state must be coherent.
 import { ExecutionContext } from 'ava'
-import { promises as fsp } from 'fs'
-import * as path from 'path'
 import { background, bootMachine, fuseTest, Machine } from './helpers/machine'
 
 const WRITERS = 50
@@ -34,11 +32,13 @@ function answerOf (stdout: string, stderr: string): Answer | string {
  * write once. Resolves to each writer's answer.
  */
 async function burst (t: ExecutionContext, m: Machine, plan: { patch: string, value: string }[], name: string): Promise<Write[]> {
-  const go = path.join(path.dirname(m.dir), `go-${name}`)
+  // each shell opens its file, then blocks on its stdin until all are ready
+  // (polling for a go file would fork a sleep 500 times a second per shell)
   const writers = plan.map(({ patch, value }) => background(t, 'bash', ['-c',
-    `exec 3>${KLP}/${patch}/enabled || exit 9; echo ready; while [ ! -e ${go} ]; do sleep 0.002; done; echo ${value} >&3; echo "rc=$?"`], { cwd: m.dir }))
-  await Promise.all(writers.map((w) => w.waitFor(/ready/)))
-  await fsp.writeFile(go, '')
+    `exec 3>${KLP}/${patch}/enabled || exit 9; echo ready; read -r _; echo ${value} >&3; echo "rc=$?"`], { cwd: m.dir }))
+  // 50 shells starting at once on a loaded machine can take a while
+  await Promise.all(writers.map((w) => w.waitFor(/ready/, 60_000)))
+  for (const w of writers) w.child.stdin!.end('go\n')
   const results = await Promise.all(writers.map((w) => w.done))
   const writes: Write[] = []
   const tally: Record<string, Record<string, number>> = {}

@@ -2,12 +2,12 @@
 // process, so the mount is only ever accessed through asynchronous child
 // processes: a synchronous call here would make the JS thread wait on itself.
 import test, { ExecutionContext } from 'ava'
-import { ChildProcess, execFile, spawn } from 'child_process'
+import { ChildProcess, spawn } from 'child_process'
 import { promises as fsp } from 'fs'
 import * as os from 'os'
 import * as path from 'path'
 import { KDir } from '../../../lib/kobject'
-import { FuseMount, MountOptions, fuseUnavailableReason, isMountPoint, mountTree } from '../../../lib/fuse'
+import { FuseMount, MountOptions, childStdio, fuseUnavailableReason, isMountPoint, mountTree } from '../../../lib/fuse'
 
 export const fuseMissing = fuseUnavailableReason()
 
@@ -31,10 +31,21 @@ export interface Result { code: number, stdout: string, stderr: string }
 /** Runs a shell script in a child process (never blocks this process). */
 export function sh (script: string, opts: { timeoutMs?: number, cwd?: string } = {}): Promise<Result> {
   return new Promise((resolve) => {
-    execFile('sh', ['-c', script], { timeout: opts.timeoutMs ?? 20000, cwd: opts.cwd }, (err, stdout, stderr) => {
-      const e = err as (Error & { code?: number | string, killed?: boolean }) | null
-      const code = e ? (typeof e.code === 'number' ? e.code : -1) : 0
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) })
+    // childStdio: the shell must not inherit this process's /dev/fuse descriptors,
+    // or a shell left waiting on a mount would keep it alive after this worker died
+    const child = spawn('sh', ['-c', script], { cwd: opts.cwd, stdio: childStdio(['ignore', 'pipe', 'pipe']) })
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.on('data', (d) => { stdout += String(d) })
+    child.stderr!.on('data', (d) => { stderr += String(d) })
+    const timer = setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs ?? 20000)
+    child.once('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code: code ?? -1, stdout, stderr })
+    })
+    child.once('error', (err) => {
+      clearTimeout(timer)
+      resolve({ code: -1, stdout, stderr: stderr + String(err) })
     })
   })
 }
@@ -82,7 +93,7 @@ export function sleep (ms: number): Promise<void> {
 
 /** Starts the daemon helper (a tree mounted by another node process). */
 export async function startDaemon (t: ExecutionContext, dir: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(__dirname, 'daemon.js'), dir], { stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [path.join(__dirname, 'daemon.js'), dir], { stdio: childStdio(['pipe', 'pipe', 'pipe']) })
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve))
@@ -121,7 +132,7 @@ export interface Running {
 /** Starts a shell script in the background (killed at teardown). */
 export function spawnSh (t: ExecutionContext, script: string, shell = 'sh'): Running {
   // stdin is a pipe: a script can wait for the test with `read x`
-  const child = spawn(shell, ['-c', script], { stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(shell, ['-c', script], { stdio: childStdio(['pipe', 'pipe', 'pipe']) })
   let out = ''
   let err = ''
   const listeners: (() => void)[] = []

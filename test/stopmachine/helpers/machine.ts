@@ -3,7 +3,7 @@
 // ls); modules are loaded in-process as `insmod` would load them.
 import type { ExecutionContext } from 'ava'
 import { Simulator, SimulatorOptions, LivepatchMode } from '../../../lib/simulator'
-import { RealClock } from '../../../lib/kernel/clock'
+import { RealClock, VirtualClock } from '../../../lib/kernel/clock'
 import type { ModuleDefinition } from '../../../lib/kernel/module'
 import { imageOf } from '../../../lib/module-image'
 import { bash, fuseTest, mountTemp, quote, Result, Running, spawnSh } from '../../fuse/helpers/fuse'
@@ -88,8 +88,12 @@ export interface RowOptions {
   stopMachine?: () => SimulatorOptions
 }
 
-/** Real time for tests whose timing windows are the kernel's own (100 ms retries). */
-export const REAL_TIME = (): SimulatorOptions => ({ clock: new RealClock(1) })
+/**
+ * Time that passes only when the test advances it: for tests that act inside
+ * the kernel's own windows (the 100 ms between stop_machine retries), which no
+ * real-time speed keeps open on a loaded machine.
+ */
+export const VIRTUAL_TIME = (): SimulatorOptions => ({ clock: new VirtualClock() })
 
 /** One row of stop-machine-mode.md §7: a test in each mode, each on its own mounted machine. */
 export function row (behaviour: string, impl: RowImpl, opts: RowOptions = {}): void {
