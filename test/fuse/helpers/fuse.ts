@@ -7,6 +7,7 @@ import { promises as fsp } from 'fs'
 import * as os from 'os'
 import * as path from 'path'
 import { KDir } from '../../../lib/kobject'
+import { Result, run } from '../../helpers/child'
 import { FuseMount, MountOptions, childStdio, fuseUnavailableReason, isMountPoint, mountTree } from '../../../lib/fuse'
 
 export const fuseMissing = fuseUnavailableReason()
@@ -26,28 +27,11 @@ export function fuseTest (title: string, fn: (t: ExecutionContext) => Promise<vo
   }
 }
 
-export interface Result { code: number, stdout: string, stderr: string }
+export type { Result } from '../../helpers/child'
 
 /** Runs a shell script in a child process (never blocks this process). */
 export function sh (script: string, opts: { timeoutMs?: number, cwd?: string } = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    // childStdio: the shell must not inherit this process's /dev/fuse descriptors,
-    // or a shell left waiting on a mount would keep it alive after this worker died
-    const child = spawn('sh', ['-c', script], { cwd: opts.cwd, stdio: childStdio(['ignore', 'pipe', 'pipe']) })
-    let stdout = ''
-    let stderr = ''
-    child.stdout!.on('data', (d) => { stdout += String(d) })
-    child.stderr!.on('data', (d) => { stderr += String(d) })
-    const timer = setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs ?? 20000)
-    child.once('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code: code ?? -1, stdout, stderr })
-    })
-    child.once('error', (err) => {
-      clearTimeout(timer)
-      resolve({ code: -1, stdout, stderr: stderr + String(err) })
-    })
-  })
+  return run('sh', ['-c', script], { cwd: opts.cwd, timeoutMs: opts.timeoutMs ?? 20000 })
 }
 
 /** Like sh, through bash (for its "write error:" messages). */

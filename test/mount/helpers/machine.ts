@@ -10,6 +10,7 @@ import { ChildProcess, spawn, spawnSync } from 'child_process'
 import { promises as fsp } from 'fs'
 import * as os from 'os'
 import * as path from 'path'
+import { Result, run, statusOf } from '../../helpers/child'
 import { Simulator, SimulatorOptions } from '../../../lib/simulator'
 import { RealClock } from '../../../lib/kernel/clock'
 import { FuseMount, childStdio, fuseUnavailableReason, isMountPoint, mountTree } from '../../../lib/fuse'
@@ -52,36 +53,11 @@ export function fuseTest (title: string, fn: (t: ExecutionContext) => Promise<vo
   })
 }
 
-export interface Result { code: number, stdout: string, stderr: string }
+export type { Result } from '../../helpers/child'
+export { run } from '../../helpers/child'
 
 export function quote (s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`
-}
-
-/** A process's exit as a shell reports it: the code, or 128+N for signal N. */
-function statusOf (code: number | null, signal: NodeJS.Signals | null): number {
-  return code ?? (signal ? 128 + os.constants.signals[signal] : -1)
-}
-
-/**
- * Runs a program in a child process (never blocks this process). Children
- * do not get this process's /dev/fuse descriptors (see childStdio): a child
- * left behind must not keep a mount alive.
- */
-export function run (file: string, args: string[], opts: { cwd?: string, timeoutMs?: number, env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(file, args, { cwd: opts.cwd, env: opts.env, stdio: childStdio(['ignore', 'pipe', 'pipe']) })
-    let stdout = ''
-    let stderr = ''
-    child.stdout!.on('data', (d) => { stdout += String(d) })
-    child.stderr!.on('data', (d) => { stderr += String(d) })
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000)
-    child.once('error', (err) => { clearTimeout(timer); resolve({ code: 127, stdout, stderr: stderr + String(err) }) })
-    child.once('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code: statusOf(code, signal), stdout, stderr })
-    })
-  })
 }
 
 export function sleep (ms: number): Promise<void> {
