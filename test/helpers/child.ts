@@ -2,7 +2,8 @@
 // synchronous call (the JS thread would wait on itself), and no inherited
 // /dev/fuse descriptors (childStdio), so that a child left behind by a killed
 // worker cannot keep a mount alive and hang on it forever.
-import { spawn } from 'child_process'
+import type { ExecutionContext } from 'ava'
+import { ChildProcess, spawn } from 'child_process'
 import * as os from 'os'
 import { childStdio } from '../../lib/fuse'
 
@@ -28,4 +29,45 @@ export function run (file: string, args: string[], opts: { cwd?: string, timeout
       resolve({ code: statusOf(code, signal), stdout, stderr })
     })
   })
+}
+
+/** A background child process (killed at teardown). */
+export interface Background {
+  child: ChildProcess
+  stdout (): string
+  stderr (): string
+  /** Resolves when stdout matches (within timeoutMs, by default the one background() was given). */
+  waitFor (re: RegExp, timeoutMs?: number): Promise<void>
+  done: Promise<Result>
+}
+
+/** Starts a program with piped stdio (stdin stays open for the test); killed at teardown. */
+export function background (t: ExecutionContext, file: string, args: string[], opts: { cwd?: string, env?: NodeJS.ProcessEnv, waitTimeoutMs?: number } = {}): Background {
+  const child = spawn(file, args, { cwd: opts.cwd, env: opts.env, stdio: childStdio(['pipe', 'pipe', 'pipe']) })
+  let out = ''
+  let err = ''
+  const listeners: (() => void)[] = []
+  child.stdout!.on('data', (d) => { out += String(d); for (const l of listeners) l() })
+  child.stderr!.on('data', (d) => { err += String(d) })
+  const done = new Promise<Result>((resolve) => {
+    child.once('close', (code, signal) => resolve({ code: statusOf(code, signal), stdout: out, stderr: err }))
+  })
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await done
+    }
+  })
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    done,
+    waitFor: (re, timeoutMs = opts.waitTimeoutMs ?? 15_000) => new Promise((resolve, reject) => {
+      const check = (): void => { if (re.test(out)) { clearTimeout(timer); resolve() } }
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re} in ${JSON.stringify(out)} (stderr ${JSON.stringify(err)})`)), timeoutMs)
+      listeners.push(check)
+      check()
+    }),
+  }
 }

@@ -7,7 +7,7 @@ import { promises as fsp } from 'fs'
 import * as os from 'os'
 import * as path from 'path'
 import { KDir } from '../../../lib/kobject'
-import { Result, run } from '../../helpers/child'
+import { Background, background, Result, run } from '../../helpers/child'
 import { FuseMount, MountOptions, childStdio, fuseUnavailableReason, isMountPoint, mountTree } from '../../../lib/fuse'
 
 export const fuseMissing = fuseUnavailableReason()
@@ -104,38 +104,9 @@ export function exitOf (child: ChildProcess): Promise<{ code: number | null, sig
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
 }
 
-export interface Running {
-  child: ChildProcess
-  stdout (): string
-  stderr (): string
-  /** Resolves when stdout matches. */
-  waitFor (re: RegExp, timeoutMs?: number): Promise<void>
-  done: Promise<Result>
-}
+export type Running = Background
 
-/** Starts a shell script in the background (killed at teardown). */
+/** Starts a shell script in the background (killed at teardown); stdin is a pipe, so a script can wait for the test with `read x`. */
 export function spawnSh (t: ExecutionContext, script: string, shell = 'sh'): Running {
-  // stdin is a pipe: a script can wait for the test with `read x`
-  const child = spawn(shell, ['-c', script], { stdio: childStdio(['pipe', 'pipe', 'pipe']) })
-  let out = ''
-  let err = ''
-  const listeners: (() => void)[] = []
-  child.stdout!.on('data', (d) => { out += String(d); for (const l of listeners) l() })
-  child.stderr!.on('data', (d) => { err += String(d) })
-  const done = new Promise<Result>((resolve) => {
-    child.once('close', (code) => resolve({ code: code ?? -1, stdout: out, stderr: err }))
-  })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    done,
-    waitFor: (re, timeoutMs = 10000) => new Promise((resolve, reject) => {
-      const check = () => { if (re.test(out)) { clearTimeout(timer); resolve() } }
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re} in ${JSON.stringify(out)} (stderr ${JSON.stringify(err)})`)), timeoutMs)
-      listeners.push(check)
-      check()
-    }),
-  }
+  return background(t, shell, ['-c', script], { waitTimeoutMs: 10_000 })
 }

@@ -6,14 +6,14 @@
 // Nothing here touches the mount synchronously: this process's JS thread
 // serves it, so a synchronous call would wait on itself.
 import test, { ExecutionContext } from 'ava'
-import { ChildProcess, spawn, spawnSync } from 'child_process'
+import { spawnSync } from 'child_process'
 import { promises as fsp } from 'fs'
 import * as os from 'os'
 import * as path from 'path'
-import { Result, run, statusOf } from '../../helpers/child'
+import { Result, run } from '../../helpers/child'
 import { Simulator, SimulatorOptions } from '../../../lib/simulator'
 import { RealClock } from '../../../lib/kernel/clock'
-import { FuseMount, childStdio, fuseUnavailableReason, isMountPoint, mountTree } from '../../../lib/fuse'
+import { FuseMount, fuseUnavailableReason, isMountPoint, mountTree } from '../../../lib/fuse'
 import { walk } from '../../../lib/kobject'
 import type { Call, Outcome } from './syscalls'
 
@@ -54,7 +54,8 @@ export function fuseTest (title: string, fn: (t: ExecutionContext) => Promise<vo
 }
 
 export type { Result } from '../../helpers/child'
-export { run } from '../../helpers/child'
+export { background, run } from '../../helpers/child'
+export type { Background } from '../../helpers/child'
 
 export function quote (s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`
@@ -162,42 +163,3 @@ export async function bootMachine (t: ExecutionContext, opts: SimulatorOptions &
   return m
 }
 
-/** A background child process (killed at teardown). */
-export interface Background {
-  child: ChildProcess
-  stdout (): string
-  stderr (): string
-  /** Resolves when stdout matches. */
-  waitFor (re: RegExp, timeoutMs?: number): Promise<void>
-  done: Promise<Result>
-}
-
-export function background (t: ExecutionContext, file: string, args: string[], opts: { cwd?: string, env?: NodeJS.ProcessEnv } = {}): Background {
-  const child = spawn(file, args, { cwd: opts.cwd, env: opts.env, stdio: childStdio(['pipe', 'pipe', 'pipe']) })
-  let out = ''
-  let err = ''
-  const listeners: (() => void)[] = []
-  child.stdout!.on('data', (d) => { out += String(d); for (const l of listeners) l() })
-  child.stderr!.on('data', (d) => { err += String(d) })
-  const done = new Promise<Result>((resolve) => {
-    child.once('close', (code, signal) => resolve({ code: statusOf(code, signal), stdout: out, stderr: err }))
-  })
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await done
-    }
-  })
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    done,
-    waitFor: (re, timeoutMs = 15_000) => new Promise((resolve, reject) => {
-      const check = (): void => { if (re.test(out)) { clearTimeout(timer); resolve() } }
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re} in ${JSON.stringify(out)} (stderr ${JSON.stringify(err)})`)), timeoutMs)
-      listeners.push(check)
-      check()
-    }),
-  }
-}
